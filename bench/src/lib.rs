@@ -1,0 +1,1 @@
+//! ringedge-bench: micro-benchmarks, load generator and test origin.

@@ -1,0 +1,1 @@
+//! gRPC wire helpers (gRPC PROTOCOL-HTTP2.md). (in progress)

@@ -1,0 +1,1 @@
+//! ringedge: the edge proxy. Filled in by issue 3.
