@@ -81,7 +81,11 @@ impl Listener {
 
     /// Accept one connection: TCP_NODELAY set, close-on-exec set, bound to this shard.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr), RtError> {
-        let stream = self.inner.accept().await.map_err(|e| RtError::Accept(e.into()))?;
+        let stream = self
+            .inner
+            .accept()
+            .await
+            .map_err(|e| RtError::Accept(e.into()))?;
         prepare_stream(&stream)?;
         let peer = stream.peer_addr().map_err(|e| RtError::Io(e.into()))?;
         Ok((stream, peer))
@@ -89,7 +93,9 @@ impl Listener {
 }
 
 fn prepare_stream(stream: &TcpStream) -> Result<(), RtError> {
-    stream.set_nodelay(true).map_err(|e| RtError::Io(e.into()))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| RtError::Io(e.into()))?;
     let fd = stream.as_raw_fd();
     // SAFETY: `fd` is a valid open socket owned by `stream` for the duration of the call;
     // F_GETFD/F_SETFD only touch its descriptor flags.
@@ -228,10 +234,7 @@ pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, RtE
     };
     let timer = async {
         glommio::timer::sleep(limit).await;
-        Err(RtError::ConnectTimeout {
-            addr,
-            after: limit,
-        })
+        Err(RtError::ConnectTimeout { addr, after: limit })
     };
     let stream = futures_lite::future::or(attempt, timer).await?;
     stream.set_nodelay(true).map_err(|e| RtError::Connect {

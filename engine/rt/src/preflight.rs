@@ -58,15 +58,22 @@ pub fn read_memlock_limit() -> Result<Option<u64>, RtError> {
 /// Interpret the sysctl `kernel.io_uring_disabled` (absent on kernels before 6.6, `None`) and
 /// the result of a probing `io_uring_setup` (`Ok` or the errno). Pure: tested with injected
 /// values.
-pub fn interpret_io_uring_probe(sysctl: Option<u32>, probe: Result<(), i32>) -> Result<(), RtError> {
+pub fn interpret_io_uring_probe(
+    sysctl: Option<u32>,
+    probe: Result<(), i32>,
+) -> Result<(), RtError> {
     match probe {
         Ok(()) => Ok(()),
         Err(errno) => {
             let why = match (sysctl, errno) {
-                (Some(2), _) => "the sysctl kernel.io_uring_disabled is 2 (disabled for all)".to_string(),
-                (Some(1), libc::EPERM) => "the sysctl kernel.io_uring_disabled is 1 and this process is not in \
+                (Some(2), _) => {
+                    "the sysctl kernel.io_uring_disabled is 2 (disabled for all)".to_string()
+                }
+                (Some(1), libc::EPERM) => {
+                    "the sysctl kernel.io_uring_disabled is 1 and this process is not in \
                      kernel.io_uring_group"
-                    .to_string(),
+                        .to_string()
+                }
                 (_, libc::ENOSYS) => {
                     "io_uring_setup returned ENOSYS: the kernel lacks io_uring or a seccomp \
                      profile (e.g. Docker's default) blocks it"
@@ -144,7 +151,9 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("ulimit -l"), "{msg}");
         assert!(msg.contains("LimitMEMLOCK="), "{msg}");
-        assert!(matches!(e, RtError::MemlockTooLow { required, .. } if required == GLOMMIO_MIN_MEMLOCK));
+        assert!(
+            matches!(e, RtError::MemlockTooLow { required, .. } if required == GLOMMIO_MIN_MEMLOCK)
+        );
     }
 
     #[test]
