@@ -154,7 +154,15 @@ impl TlsSession {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let r = self.process_inner(incoming);
+        let mut r = self.process_inner(incoming);
+        if self.role == Role::Client {
+            if let Err(TlsError::PeerAlert(a)) = &r {
+                if a == "NoApplicationProtocol" {
+                    // The origin refused our h2-only ALPN offer (RFC 7301 §3.2).
+                    r = Err(TlsError::OriginNoH2 { selected: None });
+                }
+            }
+        }
         self.pull_output();
         if let Err(e) = &r {
             self.error = Some(e.clone());
