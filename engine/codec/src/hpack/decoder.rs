@@ -1,0 +1,239 @@
+//! The HPACK decoder (RFC 7541 §3, §6).
+//!
+//! What it does: decodes complete header blocks, in the order the peer sent them, into a
+//! [`HeaderSink`], maintaining the dynamic table shared with the peer's encoder.
+//!
+//! What it must not do: panic, build a map, copy plain literals, or let the peer exceed our
+//! SETTINGS_HEADER_TABLE_SIZE.
+//!
+//! Invariants: the dynamic table capacity never exceeds the limit we advertised
+//! (`max_table_size`); a size update is accepted only before the first field representation of a
+//! block (§4.2); after a block that exceeded the header list size the table is still in sync.
+
+use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC, STATIC_LEN};
+use super::{huffman, integer, HeaderField, HeaderSink, HpackError};
+use bytes::Bytes;
+
+/// Default max header list size (RFC 9113 §6.5.2 accounting: name + value + 32 per field).
+pub const DEFAULT_MAX_HEADER_LIST_SIZE: usize = 64 * 1024;
+
+/// HPACK decoder: one per connection direction (it holds the peer encoder's table mirror).
+#[derive(Debug)]
+pub struct Decoder {
+    table: DynamicTable,
+    /// Our SETTINGS_HEADER_TABLE_SIZE: bound on the peer's size updates.
+    max_table_size: usize,
+    /// Max header list size; lists above it are decoded but not delivered.
+    max_header_list_size: usize,
+    /// Set when our limit dropped below the table's current capacity: the next block must
+    /// start with a size update (RFC 7541 §4.2).
+    update_required: bool,
+    /// Reused buffer for Huffman decoding.
+    scratch: Vec<u8>,
+}
+
+impl Decoder {
+    /// `max_table_size`: our advertised SETTINGS_HEADER_TABLE_SIZE (bound for the peer's size
+    /// updates). The table starts at that size, as the peer assumes once the setting is known.
+    pub fn new(max_table_size: usize) -> Self {
+        Decoder {
+            table: DynamicTable::new(max_table_size),
+            max_table_size,
+            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+            update_required: false,
+            scratch: Vec::with_capacity(256),
+        }
+    }
+
+    /// Changes our SETTINGS_HEADER_TABLE_SIZE; call it once the peer has acknowledged the
+    /// SETTINGS frame carrying the new value. If the new limit is below the table's current
+    /// maximum size, the peer's next block must begin with a size update within the limit
+    /// (RFC 7541 §4.2), otherwise decoding fails with [`HpackError::SizeUpdateMissing`].
+    pub fn set_max_table_size(&mut self, n: usize) {
+        self.max_table_size = n;
+        if n < self.table.capacity() {
+            self.update_required = true;
+        }
+    }
+
+    /// Max header list size (RFC 7541 §4.1 sizes: name + value + 32 per field). Default 64 KiB.
+    pub fn set_max_header_list_size(&mut self, n: usize) {
+        self.max_header_list_size = n;
+    }
+
+    /// Current dynamic table size in bytes (§4.1 accounting).
+    pub fn table_size(&self) -> usize {
+        self.table.size()
+    }
+
+    /// Current dynamic table maximum size, as last set by the peer.
+    pub fn table_capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Number of entries in the dynamic table.
+    pub fn table_len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Decode one complete header block, handing fields to `sink` in order.
+    ///
+    /// If the list exceeds the max header list size, the decoder STILL decodes the whole block
+    /// (so the dynamic table stays in sync with the peer), stops handing fields to the sink, and
+    /// returns Err(HpackError::HeaderListTooLarge) at the end: that one is a stream-level error;
+    /// every other error is a connection-level COMPRESSION_ERROR
+    /// (`HpackError::is_connection_error()`), and fields before the error may have been handed
+    /// to the sink.
+    pub fn decode<S: HeaderSink>(&mut self, block: &Bytes, sink: &mut S) -> Result<(), HpackError> {
+        let buf: &[u8] = block;
+        let mut pos = 0;
+        let mut list_size: usize = 0;
+        let mut over = false;
+        let mut at_start = true;
+        while let Some(&b) = buf.get(pos) {
+            let field = if b & 0x80 != 0 {
+                // Indexed field (§6.1).
+                let idx = integer::decode(buf, &mut pos, 7)?;
+                self.check_update(at_start)?;
+                let (name, value) = self.lookup(idx)?;
+                HeaderField {
+                    name,
+                    value,
+                    never_index: false,
+                }
+            } else if b & 0x40 != 0 {
+                // Literal with incremental indexing (§6.2.1).
+                self.check_update(at_start)?;
+                let (name, value) = self.literal(block, &mut pos, 6)?;
+                self.table.insert(name.clone(), value.clone());
+                HeaderField {
+                    name,
+                    value,
+                    never_index: false,
+                }
+            } else if b & 0x20 != 0 {
+                // Dynamic table size update (§6.3), only at the start of a block (§4.2).
+                if !at_start {
+                    return Err(HpackError::SizeUpdateNotAtStart);
+                }
+                let n = integer::decode(buf, &mut pos, 5)?;
+                if n > self.max_table_size {
+                    return Err(HpackError::SizeUpdateTooLarge {
+                        requested: n,
+                        max: self.max_table_size,
+                    });
+                }
+                self.table.set_capacity(n);
+                self.update_required = false;
+                continue;
+            } else {
+                // Literal without indexing (0000, §6.2.2) or never indexed (0001, §6.2.3).
+                self.check_update(at_start)?;
+                let never_index = b & 0x10 != 0;
+                let (name, value) = self.literal(block, &mut pos, 4)?;
+                HeaderField {
+                    name,
+                    value,
+                    never_index,
+                }
+            };
+            at_start = false;
+            list_size =
+                list_size.saturating_add(field.name.len() + field.value.len() + ENTRY_OVERHEAD);
+            if list_size > self.max_header_list_size {
+                over = true;
+            }
+            if !over {
+                sink.field(field);
+            }
+        }
+        if self.update_required {
+            return Err(HpackError::SizeUpdateMissing);
+        }
+        if over {
+            return Err(HpackError::HeaderListTooLarge {
+                size: list_size,
+                max: self.max_header_list_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// A field representation is starting: a required size update must have come first.
+    #[inline]
+    fn check_update(&self, at_start: bool) -> Result<(), HpackError> {
+        if at_start && self.update_required {
+            return Err(HpackError::SizeUpdateMissing);
+        }
+        Ok(())
+    }
+
+    /// Name and value at HPACK index `idx` (§2.3.3).
+    #[inline]
+    fn lookup(&self, idx: usize) -> Result<(Bytes, Bytes), HpackError> {
+        if idx == 0 {
+            return Err(HpackError::ZeroIndex);
+        }
+        if idx <= STATIC_LEN {
+            let (n, v) = STATIC[idx - 1];
+            return Ok((Bytes::from_static(n), Bytes::from_static(v)));
+        }
+        match self.table.get(idx - STATIC_LEN) {
+            Some(e) => Ok((e.name.clone(), e.value.clone())),
+            None => Err(HpackError::IndexOutOfRange { index: idx }),
+        }
+    }
+
+    /// A literal representation (§6.2) whose name index has a `prefix`-bit prefix.
+    #[inline]
+    fn literal(
+        &mut self,
+        block: &Bytes,
+        pos: &mut usize,
+        prefix: u8,
+    ) -> Result<(Bytes, Bytes), HpackError> {
+        let idx = integer::decode(block, pos, prefix)?;
+        let name = if idx == 0 {
+            self.string(block, pos)?
+        } else {
+            self.lookup_name(idx)?
+        };
+        let value = self.string(block, pos)?;
+        Ok((name, value))
+    }
+
+    #[inline]
+    fn lookup_name(&self, idx: usize) -> Result<Bytes, HpackError> {
+        if idx <= STATIC_LEN {
+            // idx >= 1 here: 0 means a literal name.
+            return match STATIC.get(idx.wrapping_sub(1)) {
+                Some((n, _)) => Ok(Bytes::from_static(n)),
+                None => Err(HpackError::ZeroIndex),
+            };
+        }
+        match self.table.get(idx - STATIC_LEN) {
+            Some(e) => Ok(e.name.clone()),
+            None => Err(HpackError::IndexOutOfRange { index: idx }),
+        }
+    }
+
+    /// A string literal (§5.2): H flag, 7-bit prefix length, octets.
+    #[inline]
+    fn string(&mut self, block: &Bytes, pos: &mut usize) -> Result<Bytes, HpackError> {
+        let huff = *block.get(*pos).ok_or(HpackError::Truncated)? & 0x80 != 0;
+        let len = integer::decode(block, pos, 7)?;
+        let start = *pos;
+        let end = start.checked_add(len).ok_or(HpackError::Truncated)?;
+        if end > block.len() {
+            return Err(HpackError::Truncated);
+        }
+        *pos = end;
+        if huff {
+            self.scratch.clear();
+            huffman::decode(&block[start..end], &mut self.scratch)?;
+            Ok(Bytes::copy_from_slice(&self.scratch))
+        } else {
+            Ok(block.slice(start..end))
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The HPACK encoder (RFC 7541 §3, §6).
+//!
+//! What it does: writes header blocks into a caller's buffer, keeping a dynamic table that
+//! mirrors the peer decoder's.
+//!
+//! Policy:
+//! - a field matching a static or dynamic entry exactly is sent as an indexed field (§6.1);
+//! - sensitive fields (marked by the caller, or named `authorization`, `proxy-authorization`,
+//!   `cookie`, `set-cookie`) are never-indexed literals (§6.2.3, §7.1.3), never inserted;
+//! - fields whose values change on every message (`content-length`, `date`, `etag`,
+//!   `grpc-timeout`, tracing ids, ...) and entries larger than [`MAX_INDEXED_ENTRY_SIZE`] or
+//!   three quarters of the table are literals without indexing (§6.2.2): they would only evict
+//!   useful entries;
+//! - everything else (`:authority`, `:path`, `content-type`, `user-agent`, `te`, `grpc-*`, ...) is
+//!   a literal with incremental indexing (§6.2.1), so it is a one-octet index next time;
+//! - each string is Huffman-coded when that is strictly shorter (§5.2).
+//!
+//! Table size: the encoder uses `min(peer SETTINGS_HEADER_TABLE_SIZE, ENCODER_TABLE_SIZE_CAP)`.
+//! A change is signalled at the start of the next block; if the size shrank and grew again
+//! between two blocks, the minimum is signalled first, then the final size (§4.2).
+//!
+//! What it must not do: emit an index the peer does not have, or exceed the peer's table size.
+
+use super::table::{static_find, DynamicTable, Found, ENTRY_OVERHEAD};
+use super::{huffman, integer, FieldRef};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Largest dynamic table the encoder uses, whatever the peer allows: 4096 octets (the RFC
+/// default) keeps per-connection memory bounded and covers gRPC's repeated fields.
+pub const ENCODER_TABLE_SIZE_CAP: usize = 4096;
+
+/// Largest entry (name + value + 32) the encoder inserts into the dynamic table.
+pub const MAX_INDEXED_ENTRY_SIZE: usize = 1024;
+
+/// HPACK encoder: one per connection direction.
+#[derive(Debug)]
+pub struct Encoder {
+    table: DynamicTable,
+    /// Pending size change to signal: (smallest size since the last block, final size).
+    pending: Option<(usize, usize)>,
+    /// Reused buffer for Huffman output.
+    scratch: Vec<u8>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Names sent as never-indexed literals regardless of the caller's flag.
+#[inline]
+fn always_sensitive(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie"
+    )
+}
+
+/// Names whose values are (nearly) unique per message: not worth a table entry.
+#[inline]
+fn never_worth_indexing(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"content-length"
+            | b"date"
+            | b"etag"
+            | b"last-modified"
+            | b"expires"
+            | b"age"
+            | b"if-modified-since"
+            | b"if-unmodified-since"
+            | b"if-none-match"
+            | b"if-match"
+            | b"if-range"
+            | b"range"
+            | b"content-range"
+            | b"location"
+            | b"grpc-timeout"
+            | b"grpc-message"
+            | b"x-request-id"
+            | b"x-correlation-id"
+            | b"traceparent"
+            | b"tracestate"
+            | b"x-b3-traceid"
+            | b"x-b3-spanid"
+            | b"x-b3-parentspanid"
+            | b"x-amzn-trace-id"
+            | b"x-cloud-trace-context"
+    )
+}
+
+impl Encoder {
+    /// An encoder for a peer with the RFC default table size of 4096.
+    pub fn new() -> Self {
+        Encoder {
+            table: DynamicTable::new(4096),
+            pending: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Peer's SETTINGS_HEADER_TABLE_SIZE: a size update is emitted at the start of the next block.
+    pub fn set_max_table_size(&mut self, n: usize) {
+        let eff = n.min(ENCODER_TABLE_SIZE_CAP);
+        self.pending = Some(match self.pending {
+            None => (eff, eff),
+            Some((min, _)) => (min.min(eff), eff),
+        });
+    }
+
+    /// Current dynamic table size in bytes (§4.1 accounting).
+    pub fn table_size(&self) -> usize {
+        self.table.size()
+    }
+
+    /// Current dynamic table maximum size.
+    pub fn table_capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Number of entries in the dynamic table.
+    pub fn table_len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Encodes one header block into `dst`.
+    pub fn encode<'a, I: IntoIterator<Item = FieldRef<'a>>>(
+        &mut self,
+        fields: I,
+        dst: &mut BytesMut,
+    ) {
+        if let Some((min, fin)) = self.pending.take() {
+            // §4.2: signal the smallest size reached, then the final one.
+            let cur = self.table.capacity();
+            if min < fin && min < cur {
+                integer::encode(min, 5, 0x20, dst);
+                self.table.set_capacity(min);
+            }
+            if fin != self.table.capacity() {
+                integer::encode(fin, 5, 0x20, dst);
+                self.table.set_capacity(fin);
+            }
+        }
+        for f in fields {
+            self.encode_field(f, dst);
+        }
+    }
+
+    fn encode_field(&mut self, f: FieldRef<'_>, dst: &mut BytesMut) {
+        let sensitive = f.sensitive || always_sensitive(f.name);
+        let st = static_find(f.name, f.value);
+        if sensitive {
+            let name_idx = st.name.or_else(|| self.table.find(f.name, b"").name);
+            self.literal(0x10, 4, name_idx, f, dst);
+            return;
+        }
+        if let Some(i) = st.full {
+            integer::encode(i, 7, 0x80, dst);
+            return;
+        }
+        let dy = if self.table.is_empty() {
+            Found::default()
+        } else {
+            self.table.find(f.name, f.value)
+        };
+        if let Some(i) = dy.full {
+            integer::encode(i, 7, 0x80, dst);
+            return;
+        }
+        let name_idx = st.name.or(dy.name);
+        let size = f.name.len() + f.value.len() + ENTRY_OVERHEAD;
+        let index = size <= MAX_INDEXED_ENTRY_SIZE
+            && size * 4 <= self.table.capacity() * 3
+            && !never_worth_indexing(f.name);
+        if index {
+            self.literal(0x40, 6, name_idx, f, dst);
+            self.table.insert(
+                Bytes::copy_from_slice(f.name),
+                Bytes::copy_from_slice(f.value),
+            );
+        } else {
+            self.literal(0x00, 4, name_idx, f, dst);
+        }
+    }
+
+    /// A literal representation (§6.2) with the given first-octet flags and name-index prefix.
+    #[inline]
+    fn literal(
+        &mut self,
+        flags: u8,
+        prefix: u8,
+        name_idx: Option<usize>,
+        f: FieldRef<'_>,
+        dst: &mut BytesMut,
+    ) {
+        match name_idx {
+            Some(i) => integer::encode(i, prefix, flags, dst),
+            None => {
+                dst.put_u8(flags);
+                self.string(f.name, dst);
+            }
+        }
+        self.string(f.value, dst);
+    }
+
+    /// A string literal (§5.2), Huffman-coded when strictly shorter.
+    #[inline]
+    fn string(&mut self, s: &[u8], dst: &mut BytesMut) {
+        let hlen = huffman::encoded_len(s);
+        if hlen < s.len() {
+            integer::encode(hlen, 7, 0x80, dst);
+            self.scratch.clear();
+            huffman::encode(s, &mut self.scratch);
+            dst.extend_from_slice(&self.scratch);
+        } else {
+            integer::encode(s.len(), 7, 0x00, dst);
+            dst.extend_from_slice(s);
+        }
+    }
+}
