@@ -15,3 +15,4 @@ pub mod conn;
 pub mod frame;
 pub mod grpc;
 pub mod hpack;
+pub mod message;
