@@ -13,12 +13,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi
 cd tests/fuzz
-targets=$(cargo fuzz list)
+targets=$(cargo fuzz list --fuzz-dir .)
 [ -n "$ONLY" ] && targets="$ONLY"
 for t in $targets; do
     mkdir -p "corpus/$t"
     log=$(mktemp)
-    if ! cargo fuzz run "$t" --release -- -max_total_time="$SECONDS_PER" -print_final_stats=1 >"$log" 2>&1; then
+    if ! cargo fuzz run --fuzz-dir . "$t" --release -- -max_total_time="$SECONDS_PER" -print_final_stats=1 >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "fuzz target $t FAILED"
         rm -f "$log"

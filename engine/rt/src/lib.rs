@@ -27,7 +27,7 @@ pub mod preflight;
 
 pub use error::RtError;
 pub use net::{bind_reuseport_socket, connect, serve, ConnectionLimit, Listener, DEFAULT_BACKLOG};
-pub use shard::{CpuSelection, ShardCtx, ShardSet, ShardsConfig};
+pub use shard::{allowed_cpus, CpuSelection, ShardCtx, ShardSet, ShardsConfig};
 pub use time::{now, sleep, timeout};
 
 /// A TCP stream owned by the current shard (glommio's, readiness-based: `recv`/`send` go
