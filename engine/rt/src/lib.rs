@@ -14,6 +14,12 @@
 //! - every shard is pinned to exactly one CPU taken from the process affinity mask;
 //! - shard-local state never crosses threads (`Rc`/`RefCell` are fine inside a shard);
 //! - every `unsafe` block carries a `SAFETY:` comment.
+//!
+//! Notes for callers:
+//! - glommio signals its threads; a *blocking* syscall on another thread of the process (e.g.
+//!   a std socket read in `main` or a test) can fail with `EINTR`: retry it.
+//! - Accepted and connected streams are blocking sockets, but glommio always calls
+//!   `send`/`recv` with `MSG_DONTWAIT`, so a shard never blocks on them.
 
 #![deny(missing_docs)]
 
@@ -27,7 +33,7 @@ pub mod preflight;
 
 pub use error::RtError;
 pub use net::{bind_reuseport_socket, connect, serve, ConnectionLimit, Listener, DEFAULT_BACKLOG};
-pub use shard::{CpuSelection, ShardCtx, ShardSet, ShardsConfig};
+pub use shard::{allowed_cpus, CpuSelection, ShardCtx, ShardSet, ShardsConfig};
 pub use time::{now, sleep, timeout};
 
 /// A TCP stream owned by the current shard (glommio's, readiness-based: `recv`/`send` go
