@@ -270,3 +270,38 @@ fn control_broadcast_reaches_every_shard() {
     let expect2: Vec<(usize, u32)> = (0..shards).map(|i| (i, 100)).collect();
     assert_eq!(results[0], vec![expect1, expect2]);
 }
+
+#[test]
+fn ipv6_loopback_listener_accepts() {
+    let probe = match std::net::TcpListener::bind("[::1]:0") {
+        Ok(l) => l,
+        Err(_) => {
+            eprintln!("no IPv6 loopback here; skipping");
+            return;
+        }
+    };
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let ready_tx = Arc::new(Mutex::new(ready_tx));
+    let set = ShardSet::start(one_shard(), move |_| {
+        let ready = ready_tx.lock().unwrap().clone();
+        async move {
+            let l = Listener::bind(addr, 16).unwrap();
+            ready.send(()).unwrap();
+            let (mut s, peer) = timeout(Duration::from_secs(5), l.accept())
+                .await
+                .unwrap()
+                .unwrap();
+            s.write_all(b"6").await.unwrap();
+            (peer.is_ipv6(), s.nodelay().unwrap())
+        }
+    })
+    .unwrap();
+    ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let mut c = StdStream::connect(addr).unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"6");
+    assert_eq!(set.join().unwrap(), vec![(true, true)]);
+}

@@ -25,6 +25,12 @@
 //! which rustls alone would accept — gets a fatal `no_application_protocol` alert
 //! (RFC 7301 §3.2) and [`TlsError::NoApplicationProtocol`].
 //!
+//! Bounds: `process` decrypts everything it is given, so plaintext grows by at most the
+//! ciphertext passed in; the caller bounds it by its socket read size and by not reading more
+//! while `plaintext` holds more than its limit (HTTP/2 flow control bounds an honest peer).
+//! Outgoing ciphertext grows by what the caller queues (rustls's own send limit is switched off
+//! so a write is never half-accepted); the caller bounds that through flow control.
+//!
 //! Invariants: once `process` fails, the session is dead and every later call returns the same
 //! error; bytes are never dropped from `incoming` without being consumed by rustls; plaintext
 //! is never written after `close_notify`.
