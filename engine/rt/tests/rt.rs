@@ -305,3 +305,64 @@ fn ipv6_loopback_listener_accepts() {
     assert_eq!(&b, b"6");
     assert_eq!(set.join().unwrap(), vec![(true, true)]);
 }
+
+/// Runs in a child process (it lowers RLIMIT_MEMLOCK, which would disturb the other tests).
+#[test]
+#[ignore = "run by low_memlock_fails_start_with_named_fix in a child process"]
+fn child_low_memlock() {
+    if std::env::var_os("RINGEDGE_RT_CHILD").is_none() {
+        return;
+    }
+    let lim = libc::rlimit {
+        rlim_cur: 256 * 1024,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // Keep the hard limit: lowering only the soft one is always permitted.
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the structs we pass by valid pointers.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur), 0);
+        let lim = libc::rlimit {
+            rlim_max: cur.rlim_max,
+            ..lim
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim), 0);
+    }
+    // The preflight names the fix.
+    let e = ShardSet::start(one_shard(), |_| async {}).unwrap_err();
+    assert!(
+        matches!(e, RtError::MemlockTooLow { current, .. } if current == 256 * 1024),
+        "{e}"
+    );
+    println!("PREFLIGHT: {e}");
+    // Without the preflight glommio itself refuses, and start reports it (no half start).
+    let cfg = ShardsConfig {
+        check_host: false,
+        ..ShardsConfig::default()
+    };
+    let e = ShardSet::start(cfg, |_| async {}).unwrap_err();
+    assert!(matches!(e, RtError::ShardStart { .. }), "{e}");
+    assert!(e.to_string().contains("ulimit -l"), "{e}");
+    println!("GLOMMIO: {e}");
+    println!("CHILD-OK");
+}
+
+#[test]
+fn low_memlock_fails_start_with_named_fix() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_low_memlock", "--ignored", "--nocapture"])
+        .env("RINGEDGE_RT_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CHILD-OK"), "{stdout}");
+    assert!(stdout.contains("ulimit -l"), "{stdout}");
+}
