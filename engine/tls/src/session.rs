@@ -370,13 +370,19 @@ impl TlsSession {
         kind == Some(HandshakeKind::Resumed)
     }
 
-    /// The negotiated protocol version (`"TLSv1_3"`, `"TLSv1_2"`), once known.
-    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        match &self.conn {
+    /// The negotiated protocol version (`"TLSv1.3"` or `"TLSv1.2"`), once known. A string so
+    /// callers need not name rustls types.
+    pub fn protocol_version(&self) -> Option<&'static str> {
+        let v = match &self.conn {
             Conn::Server(c) => c.protocol_version(),
             Conn::Client(c) => c.protocol_version(),
             _ => None,
-        }
+        }?;
+        Some(match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "other",
+        })
     }
 
     /// True once the peer sent `close_notify`: no more plaintext will arrive.
