@@ -90,7 +90,15 @@ impl fmt::Display for RtError {
             ),
             RtError::InvalidConfig(m) => write!(f, "invalid shard configuration: {m}"),
             RtError::ShardStart { shard, detail } => {
-                write!(f, "shard {shard} failed to start: {detail}")
+                write!(f, "shard {shard} failed to start: {detail}")?;
+                if detail.contains("MemLock") {
+                    write!(
+                        f,
+                        " (raise RLIMIT_MEMLOCK with `ulimit -l` or LimitMEMLOCK= in the \
+                         systemd unit)"
+                    )?;
+                }
+                Ok(())
             }
             RtError::ShardFailed { shard, detail } => write!(f, "shard {shard} failed: {detail}"),
             RtError::Listen { addr, source } => write!(

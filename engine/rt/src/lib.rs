@@ -14,6 +14,12 @@
 //! - every shard is pinned to exactly one CPU taken from the process affinity mask;
 //! - shard-local state never crosses threads (`Rc`/`RefCell` are fine inside a shard);
 //! - every `unsafe` block carries a `SAFETY:` comment.
+//!
+//! Notes for callers:
+//! - glommio signals its threads; a *blocking* syscall on another thread of the process (e.g.
+//!   a std socket read in `main` or a test) can fail with `EINTR`: retry it.
+//! - Accepted and connected streams are blocking sockets, but glommio always calls
+//!   `send`/`recv` with `MSG_DONTWAIT`, so a shard never blocks on them.
 
 #![deny(missing_docs)]
 

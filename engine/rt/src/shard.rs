@@ -121,7 +121,7 @@ pub(crate) fn resolve_cpus(sel: &CpuSelection, allowed: &[usize]) -> Result<Vec<
 /// A running set of shards. Join it to wait for every shard's future to finish.
 #[derive(Debug)]
 pub struct ShardSet<T: Send + 'static> {
-    handles: Vec<glommio::ExecutorJoinHandle<T>>,
+    handles: Vec<glommio::ExecutorJoinHandle<Option<T>>>,
     cpus: Vec<usize>,
 }
 
@@ -142,6 +142,7 @@ impl<T: Send + 'static> ShardSet<T> {
         let shards = cpus.len();
         let (ready_tx, ready_rx) = mpsc::channel::<usize>();
         let mut handles = Vec::with_capacity(shards);
+        let mut go = Vec::with_capacity(shards);
         for (index, &cpu) in cpus.iter().enumerate() {
             let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
                 .io_memory(config.io_memory)
@@ -151,20 +152,32 @@ impl<T: Send + 'static> ShardSet<T> {
             }
             let f = f.clone();
             let ready = ready_tx.clone();
+            let (go_tx, go_rx) = mpsc::channel::<bool>();
+            go.push(go_tx);
             let ctx = ShardCtx { index, cpu, shards };
-            let handle = builder
-                .spawn(move || async move {
-                    // The first timer on a shard can take several ms (DESIGN §7): pay it now.
-                    glommio::timer::sleep(Duration::from_micros(1)).await;
-                    let _ = ready.send(index);
-                    drop(ready);
-                    f(ctx).await
-                })
-                .map_err(|e| RtError::ShardStart {
-                    shard: index,
-                    detail: e.to_string(),
-                })?;
-            handles.push(handle);
+            let spawned = builder.spawn(move || async move {
+                // The first timer on a shard can take several ms (DESIGN §7): pay it now.
+                glommio::timer::sleep(Duration::from_micros(1)).await;
+                let _ = ready.send(index);
+                drop(ready);
+                // Wait (blocking is fine: nothing else runs on this shard yet) until every
+                // shard is up, so a failed start never leaves half the shards serving.
+                if go_rx.recv() == Ok(true) {
+                    Some(f(ctx).await)
+                } else {
+                    None
+                }
+            });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    abort(go, handles);
+                    return Err(RtError::ShardStart {
+                        shard: index,
+                        detail: e.to_string(),
+                    });
+                }
+            }
         }
         drop(ready_tx);
         let mut up = vec![false; shards];
@@ -175,17 +188,21 @@ impl<T: Send + 'static> ShardSet<T> {
             }
         }
         if let Some(failed) = up.iter().position(|u| !u) {
-            // A shard thread ended before reporting ready: its executor failed to build.
-            // Collect its error; the others are left running only until the process exits.
-            let handle = handles.swap_remove(failed);
-            let detail = match handle.join() {
-                Err(e) => e.to_string(),
-                Ok(_) => "shard ended before it was ready".to_string(),
-            };
+            // A shard thread ended before reporting ready: its executor failed to build
+            // (memlock, io_uring, CPU). Stop the others and report that shard's error.
+            let errors = abort(go, handles);
+            let detail = errors
+                .into_iter()
+                .find(|(i, _)| *i == failed)
+                .map(|(_, d)| d)
+                .unwrap_or_else(|| "shard ended before it was ready".to_string());
             return Err(RtError::ShardStart {
                 shard: failed,
                 detail,
             });
+        }
+        for g in &go {
+            let _ = g.send(true);
         }
         Ok(ShardSet { handles, cpus })
     }
@@ -200,7 +217,13 @@ impl<T: Send + 'static> ShardSet<T> {
         let mut out = Vec::with_capacity(self.handles.len());
         for (shard, h) in self.handles.into_iter().enumerate() {
             match h.join() {
-                Ok(v) => out.push(v),
+                Ok(Some(v)) => out.push(v),
+                Ok(None) => {
+                    return Err(RtError::ShardFailed {
+                        shard,
+                        detail: "shard was told not to run".to_string(),
+                    })
+                }
                 Err(e) => {
                     return Err(RtError::ShardFailed {
                         shard,
@@ -211,6 +234,23 @@ impl<T: Send + 'static> ShardSet<T> {
         }
         Ok(out)
     }
+}
+
+/// Tell every started shard not to run, join them, and return (index, error) of those that
+/// failed.
+fn abort<T: Send + 'static>(
+    go: Vec<mpsc::Sender<bool>>,
+    handles: Vec<glommio::ExecutorJoinHandle<Option<T>>>,
+) -> Vec<(usize, String)> {
+    for g in &go {
+        let _ = g.send(false);
+    }
+    drop(go);
+    handles
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.join().err().map(|e| (i, e.to_string())))
+        .collect()
 }
 
 #[cfg(test)]

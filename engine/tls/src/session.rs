@@ -25,6 +25,12 @@
 //! which rustls alone would accept — gets a fatal `no_application_protocol` alert
 //! (RFC 7301 §3.2) and [`TlsError::NoApplicationProtocol`].
 //!
+//! Bounds: `process` decrypts everything it is given, so plaintext grows by at most the
+//! ciphertext passed in; the caller bounds it by its socket read size and by not reading more
+//! while `plaintext` holds more than its limit (HTTP/2 flow control bounds an honest peer).
+//! Outgoing ciphertext grows by what the caller queues (rustls's own send limit is switched off
+//! so a write is never half-accepted); the caller bounds that through flow control.
+//!
 //! Invariants: once `process` fails, the session is dead and every later call returns the same
 //! error; bytes are never dropped from `incoming` without being consumed by rustls; plaintext
 //! is never written after `close_notify`.
@@ -364,13 +370,19 @@ impl TlsSession {
         kind == Some(HandshakeKind::Resumed)
     }
 
-    /// The negotiated protocol version (`"TLSv1_3"`, `"TLSv1_2"`), once known.
-    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        match &self.conn {
+    /// The negotiated protocol version (`"TLSv1.3"` or `"TLSv1.2"`), once known. A string so
+    /// callers need not name rustls types.
+    pub fn protocol_version(&self) -> Option<&'static str> {
+        let v = match &self.conn {
             Conn::Server(c) => c.protocol_version(),
             Conn::Client(c) => c.protocol_version(),
             _ => None,
-        }
+        }?;
+        Some(match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "other",
+        })
     }
 
     /// True once the peer sent `close_notify`: no more plaintext will arrive.

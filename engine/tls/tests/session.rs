@@ -125,7 +125,7 @@ fn handshake_negotiates_h2_and_reports_sni() {
     assert_eq!(c.alpn_protocol(), Some(&b"h2"[..]));
     assert_eq!(s.alpn_protocol(), Some(&b"h2"[..]));
     assert_eq!(s.sni(), Some("example.test"));
-    assert_eq!(c.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+    assert_eq!(c.protocol_version(), Some("TLSv1.3"));
 
     c.write_plaintext(b"PRI * HTTP/2.0\r\n").unwrap();
     transfer(&mut c, &mut s, 7).unwrap();
@@ -585,6 +585,71 @@ fn tls12_only_client_still_gets_h2() {
         }
     }
     assert!(!s.is_handshaking());
-    assert_eq!(s.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(s.protocol_version(), Some("TLSv1.2"));
     assert_eq!(s.alpn_protocol(), Some(&b"h2"[..]));
+}
+
+/// A tiny deterministic generator (xorshift) so the test needs no extra dependency.
+fn xorshift(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+#[test]
+fn arbitrary_input_never_panics_and_errors_stick() {
+    let pki = Pki::new("ca");
+    let scfg = server_cfg(&pki, &["a.test"]);
+    let ccfg = client_cfg(&pki);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    // Also a real ClientHello with corrupted bytes, which gets further into the parser.
+    let mut hello = TlsSession::client(&ccfg, "a.test").unwrap();
+    let hello = hello.pending_output().split().freeze();
+    for round in 0..400 {
+        let mut input: Vec<u8> = if round % 2 == 0 {
+            let len = (xorshift(&mut seed) % 2000) as usize;
+            (0..len).map(|_| xorshift(&mut seed) as u8).collect()
+        } else {
+            let mut h = hello.to_vec();
+            for _ in 0..(1 + xorshift(&mut seed) % 4) {
+                let i = (xorshift(&mut seed) as usize) % h.len();
+                h[i] = xorshift(&mut seed) as u8;
+            }
+            h
+        };
+        if round % 3 == 0 {
+            // Prefix a valid record header so the body reaches the handshake parser.
+            let mut v = vec![
+                0x16,
+                0x03,
+                0x01,
+                (input.len() >> 8) as u8,
+                input.len() as u8,
+            ];
+            v.append(&mut input);
+            input = v;
+        }
+        let mut sessions = vec![
+            TlsSession::server(&scfg),
+            TlsSession::client(&ccfg, "a.test").unwrap(),
+        ];
+        for s in &mut sessions {
+            let mut buf = BytesMut::from(&input[..]);
+            let mut first_err = None;
+            for piece in input.chunks(97) {
+                let mut b = BytesMut::from(piece);
+                if let Err(e) = s.process(&mut b) {
+                    first_err = Some(e);
+                    break;
+                }
+            }
+            if let Some(e) = first_err {
+                assert_eq!(s.process(&mut buf).unwrap_err(), e, "errors must stick");
+                assert_eq!(s.error(), Some(&e));
+            }
+        }
+    }
 }

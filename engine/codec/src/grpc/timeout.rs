@@ -32,11 +32,15 @@ fn unit_nanos(unit: u8) -> Option<u64> {
 }
 
 /// Parses a `grpc-timeout` value. Strict: 1 to 8 ASCII digits then exactly one unit letter,
-/// nothing else (no whitespace, no sign). The result saturates at `Duration::MAX` (it cannot
+/// nothing else (no whitespace, no sign). The spec says "positive integer"; `0` is accepted
+/// anyway (a budget already spent, as other implementations treat it) and yields
+/// `Duration::ZERO`, which a caller turns into DEADLINE_EXCEEDED at once. The result saturates at `Duration::MAX` (it cannot
 /// actually overflow: the largest value is 99999999 hours).
 pub fn parse_timeout(value: &[u8]) -> Result<Duration, GrpcError> {
     let Some((&unit, digits)) = value.split_last() else {
-        return Err(GrpcError::InvalidTimeout { reason: "empty value" });
+        return Err(GrpcError::InvalidTimeout {
+            reason: "empty value",
+        });
     };
     let Some(per_unit) = unit_nanos(unit) else {
         return Err(GrpcError::InvalidTimeout {
@@ -44,7 +48,9 @@ pub fn parse_timeout(value: &[u8]) -> Result<Duration, GrpcError> {
         });
     };
     if digits.is_empty() {
-        return Err(GrpcError::InvalidTimeout { reason: "no digits" });
+        return Err(GrpcError::InvalidTimeout {
+            reason: "no digits",
+        });
     }
     if digits.len() > MAX_TIMEOUT_DIGITS {
         return Err(GrpcError::InvalidTimeout {

@@ -99,7 +99,11 @@ impl MessageWalker {
 
     /// Feeds the next chunk; calls `sink` for every event, in order. On error the events before
     /// the failing prefix have been delivered, and the walker stays failed.
-    pub fn feed<F: FnMut(WalkEvent)>(&mut self, chunk: Bytes, mut sink: F) -> Result<(), GrpcError> {
+    pub fn feed<F: FnMut(WalkEvent)>(
+        &mut self,
+        chunk: Bytes,
+        mut sink: F,
+    ) -> Result<(), GrpcError> {
         let mut pos = 0usize;
         loop {
             match &mut self.state {
