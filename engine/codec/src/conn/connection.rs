@@ -339,7 +339,7 @@ impl Connection {
         } else {
             Some(ConnError::UnexpectedEof)
         };
-        self.streams.clear();
+        self.drop_streams();
         self.events.push_back(Event::Closed { error });
     }
 
@@ -548,6 +548,13 @@ impl Connection {
         }
     }
 
+    fn drop_streams(&mut self) {
+        self.streams.clear();
+        self.blocked.clear();
+        self.active_local = 0;
+        self.active_remote = 0;
+    }
+
     /// Graceful end: GOAWAY exchanged and no stream left.
     fn maybe_finish(&mut self) {
         if self.state != ConnState::Closed && self.is_going_away() && self.streams.is_empty() {
@@ -576,7 +583,7 @@ impl Connection {
         );
         self.goaway_sent = Some(StreamId::new(self.last_peer_id));
         self.state = ConnState::Closed;
-        self.streams.clear();
+        self.drop_streams();
         self.cont = None;
         self.events.push_back(Event::Closed { error: Some(e) });
     }
@@ -1261,7 +1268,7 @@ impl Connection {
         self.goaway_sent = Some(last);
         if code != ErrorCode::NoError {
             self.state = ConnState::Closed;
-            self.streams.clear();
+            self.drop_streams();
             self.events.push_back(Event::Closed { error: None });
         } else {
             self.maybe_finish();
