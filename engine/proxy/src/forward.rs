@@ -35,7 +35,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ringedge_codec::conn::{Connection, Event, HeadersKind, OpenError};
+use ringedge_codec::conn::{Connection, Event, HeadersKind};
 use ringedge_codec::frame::{ErrorCode, StreamId};
 use ringedge_codec::grpc;
 use ringedge_codec::hpack::{FieldRef, HeaderField};
@@ -315,7 +315,7 @@ impl Forwarder {
             if let Some(e) = self.eps.get_mut(ep) {
                 if matches!(e.side, Side::Down { .. }) && !e.draining {
                     e.draining = true;
-                    e.h2.send_goaway(ErrorCode::NoError);
+                    let _ = e.h2.send_goaway(ErrorCode::NoError, b"");
                 }
             }
             self.wake(ep);
@@ -349,7 +349,7 @@ impl Forwarder {
     pub fn is_done(&self, ep: EpKey) -> bool {
         match self.eps.get(ep) {
             None => true,
-            Some(e) => e.h2.is_closed() || (e.draining && e.streams.is_empty() && e.h2.is_idle()),
+            Some(e) => e.h2.is_closed() || (e.draining && e.streams.is_empty() && e.h2.active_streams() == 0),
         }
     }
 
@@ -511,7 +511,7 @@ impl Forwarder {
 
     fn reset_down(&mut self, ep: EpKey, sid: StreamId, code: ErrorCode) {
         if let Some(e) = self.eps.get_mut(ep) {
-            e.h2.send_reset(sid, code);
+            let _ = e.h2.send_reset(sid, code);
         }
         self.wake(ep);
     }
@@ -682,9 +682,9 @@ impl Forwarder {
             let fields = grpc::trailers_only(code, msg, &[]);
             if let Some(e) = self.eps.get_mut(ep) {
                 let refs: Vec<FieldRef<'_>> = fields.iter().map(grpc_field_ref).collect();
-                let _ = e.h2.send_headers(sid, refs, true);
+                let _ = e.h2.send_headers(sid, &refs, true);
                 // RFC 9113 §8.1: the response is complete; ask the client to stop sending.
-                e.h2.send_reset(sid, ErrorCode::NoError);
+                let _ = e.h2.send_reset(sid, ErrorCode::NoError);
             }
             self.wake(ep);
         } else {
@@ -700,8 +700,8 @@ impl Forwarder {
                 value: text.as_bytes(),
                 sensitive: false,
             }];
-            let _ = e.h2.send_headers(sid, fields, true);
-            e.h2.send_reset(sid, ErrorCode::NoError);
+            let _ = e.h2.send_headers(sid, &fields, true);
+            let _ = e.h2.send_reset(sid, ErrorCode::NoError);
         }
         self.wake(ep);
     }
@@ -722,17 +722,23 @@ impl Forwarder {
         match found {
             Some(up) => self.start_on(call, up),
             None => {
-                let max = self.plan.origins[origin].max_connections;
-                let pool = &mut self.pools[origin];
-                pool.waiting.push_back(call);
-                let live = pool.conns.len() + pool.connecting;
-                // One more connection when every live one is full, or none exists.
-                if live < max && pool.connecting < pool.waiting.len() {
-                    pool.connecting += 1;
-                    self.connect_requests.push(origin);
-                    self.wake_control();
-                }
+                self.pools[origin].waiting.push_back(call);
+                self.request_connection(origin);
             }
+        }
+    }
+
+    /// Asks for one more origin connection when calls wait, every live connection is full and
+    /// the pool is below `max_connections`.
+    fn request_connection(&mut self, origin: usize) {
+        let max = self.plan.origins[origin].max_connections;
+        let pool = &mut self.pools[origin];
+        let live = pool.conns.len() + pool.connecting;
+        // One connection at a time, more only for a burst that one connection cannot carry.
+        if live < max && (pool.connecting == 0 || pool.connecting * 100 < pool.waiting.len()) {
+            pool.connecting += 1;
+            self.connect_requests.push(origin);
+            self.wake_control();
         }
     }
 
@@ -762,17 +768,6 @@ impl Forwarder {
         if let Some(left) = now_budget {
             self.timeout_text = grpc::format_timeout(left);
         }
-        let Some(e) = self.eps.get_mut(up) else {
-            return;
-        };
-        let sid = match e.h2.open_stream() {
-            Ok(sid) => sid,
-            Err(OpenError::ConcurrencyLimit) | Err(_) => {
-                e.draining = true;
-                self.assign(call);
-                return;
-            }
-        };
         let c = self.calls.get(call).expect("checked above");
         let cfg = UpstreamRequest {
             scheme: self.plan.origins[origin].scheme,
@@ -784,8 +779,24 @@ impl Forwarder {
         let end_now = c.to_up.end && c.to_up.bytes == 0 && c.to_up.trailers.is_none();
         let mut out = Vec::with_capacity(c.request.len() + 2);
         headers::upstream_request(&c.request, &cfg, &mut self.scratch, &mut out);
-        let e = self.eps.get_mut(up).expect("checked above");
-        let _ = e.h2.send_headers(sid, out, end_now);
+        let Some(e) = self.eps.get_mut(up) else {
+            return;
+        };
+        let sid = match e.h2.open_stream(&out, end_now) {
+            Ok(sid) => sid,
+            Err(_) => {
+                // Full, going away or out of stream ids: never use it for new calls again
+                // unless it has room (ConcurrencyLimit), and place the call elsewhere.
+                drop(out);
+                if !e.h2.can_open_stream() && e.h2.is_going_away() {
+                    e.draining = true;
+                }
+                self.pools[origin].waiting.push_front(call);
+                self.request_connection(origin);
+                return;
+            }
+        };
+        drop(out);
         e.streams.insert(sid, call);
         let c = self.calls.get_mut(call).expect("checked above");
         c.up = Some((up, sid));
@@ -882,7 +893,7 @@ impl Forwarder {
                 Some(trailers) => {
                     let mut refs = Vec::with_capacity(trailers.len());
                     headers::pass_through(&trailers, &mut refs);
-                    let _ = e.h2.send_trailers(usid, refs);
+                    let _ = e.h2.send_trailers(usid, &refs);
                     c.to_up.end_sent = true;
                 }
                 None => {
@@ -942,7 +953,7 @@ impl Forwarder {
         if let Some(d) = self.eps.get_mut(down) {
             let mut refs = Vec::with_capacity(fields.len());
             headers::pass_through(&fields, &mut refs);
-            let _ = d.h2.send_headers(dsid, refs, end);
+            let _ = d.h2.send_headers(dsid, &refs, end);
         }
         self.wake(down);
         if end {
@@ -1024,7 +1035,7 @@ impl Forwarder {
                 Some(trailers) => {
                     let mut refs = Vec::with_capacity(trailers.len());
                     headers::pass_through(&trailers, &mut refs);
-                    let _ = d.h2.send_trailers(dsid, refs);
+                    let _ = d.h2.send_trailers(dsid, &refs);
                     c.to_down.end_sent = true;
                 }
                 None => {
@@ -1062,13 +1073,13 @@ impl Forwarder {
             return;
         }
         let (down, dsid, client_done) = (c.down, c.down_sid, c.client_done);
+        let up_open = c.up.is_some() && !(c.to_up.end_sent && c.up_done);
         if !client_done {
             if let Some(d) = self.eps.get_mut(down) {
-                d.h2.send_reset(dsid, ErrorCode::NoError);
+                let _ = d.h2.send_reset(dsid, ErrorCode::NoError);
             }
             self.wake(down);
         }
-        let up_open = c.up.is_some() && !(c.to_up.end_sent && c.up_done);
         self.finish_call(call, up_open.then_some(ErrorCode::Cancel));
     }
 
@@ -1117,7 +1128,7 @@ impl Forwarder {
             // Mid-response: mirror the reset, as the origin meant it.
             let (down, dsid) = (c.down, c.down_sid);
             if let Some(d) = self.eps.get_mut(down) {
-                d.h2.send_reset(dsid, code);
+                let _ = d.h2.send_reset(dsid, code);
             }
             self.wake(down);
             self.finish_call(call, None);
@@ -1198,7 +1209,7 @@ impl Forwarder {
         };
         if let Some((up, usid)) = c.up.take() {
             if let Some(u) = self.eps.get_mut(up) {
-                u.h2.send_reset(usid, code);
+                let _ = u.h2.send_reset(usid, code);
                 u.streams.remove(&usid);
             }
             self.wake(up);
@@ -1245,14 +1256,14 @@ impl Forwarder {
             if started {
                 let fields = grpc::trailers(code, msg, &[]);
                 let refs: Vec<FieldRef<'_>> = fields.iter().map(grpc_field_ref).collect();
-                let _ = d.h2.send_trailers(dsid, refs);
+                let _ = d.h2.send_trailers(dsid, &refs);
             } else {
                 let fields = grpc::trailers_only(code, msg, &[]);
                 let refs: Vec<FieldRef<'_>> = fields.iter().map(grpc_field_ref).collect();
-                let _ = d.h2.send_headers(dsid, refs, true);
+                let _ = d.h2.send_headers(dsid, &refs, true);
             }
             if !client_done {
-                d.h2.send_reset(dsid, ErrorCode::NoError);
+                let _ = d.h2.send_reset(dsid, ErrorCode::NoError);
             }
         }
         self.wake(down);
@@ -1278,7 +1289,7 @@ impl Forwarder {
             if let Some(u) = self.eps.get_mut(up) {
                 u.streams.remove(&usid);
                 if let Some(code) = up_reset {
-                    u.h2.send_reset(usid, code);
+                    let _ = u.h2.send_reset(usid, code);
                 }
                 if c.to_down.bytes > 0 {
                     u.h2.release_capacity(usid, c.to_down.bytes);
@@ -1287,7 +1298,12 @@ impl Forwarder {
             self.wake(up);
         }
         self.metrics.buffer_shrink(c.to_up.bytes + c.to_down.bytes);
-        self.pools[c.origin].waiting.retain(|&k| k != call);
+        let pool = &mut self.pools[c.origin];
+        pool.waiting.retain(|&k| k != call);
+        if c.up.is_some() && !pool.waiting.is_empty() {
+            // A stream slot freed on an origin connection: start a waiting call there.
+            self.drain_waiting(c.origin);
+        }
     }
 
     // ----- time -------------------------------------------------------------------------------
@@ -1336,7 +1352,7 @@ impl Forwarder {
             if let (Side::Down { .. }, Some(idle)) = (&e.side, self.plan.idle_timeout) {
                 if e.streams.is_empty() && !e.draining && e.last_active + idle <= now {
                     e.draining = true;
-                    e.h2.send_goaway(ErrorCode::NoError);
+                    let _ = e.h2.send_goaway(ErrorCode::NoError, b"");
                     Metrics::inc(&self.metrics.connections_idle_closed);
                     self.wake(ep);
                 }
