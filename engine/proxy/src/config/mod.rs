@@ -450,6 +450,16 @@ pub enum RouteMatch {
     Prefix(String),
 }
 
+impl fmt::Display for RouteMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteMatch::Method(m) => write!(f, "method {m:?}"),
+            RouteMatch::Service(s) => write!(f, "service {s:?}"),
+            RouteMatch::Prefix(p) => write!(f, "prefix {p:?}"),
+        }
+    }
+}
+
 /// How the client address is passed to the origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForwardedMode {

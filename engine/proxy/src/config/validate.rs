@@ -24,15 +24,28 @@ impl Issues {
 
 const TOP_KEYS: [&str; 7] = ["server", "tls", "limits", "log", "admin", "origins", "hosts"];
 
-/// Deserialize one section value; on error record it under `path`.
+/// Deserialize one section value; on error record it under `path`. When a table fails, each
+/// key is retried alone (every field has a default) so that every bad key is reported with its
+/// own path (`server.backlog: invalid type ...`, `hosts[0].extra: unknown field ...`).
 fn piece<T: DeserializeOwned + Default>(v: toml::Value, path: &str, issues: &mut Issues) -> T {
-    match v.try_into::<T>() {
-        Ok(t) => t,
-        Err(e) => {
-            issues.push(path, e.message().trim().to_owned());
-            T::default()
+    let err = match v.clone().try_into::<T>() {
+        Ok(t) => return t,
+        Err(e) => e.message().trim().to_owned(),
+    };
+    let before = issues.0.len();
+    if let toml::Value::Table(t) = v {
+        for (k, one) in t {
+            let mut single = toml::Table::new();
+            single.insert(k.clone(), one);
+            if let Err(e) = toml::Value::Table(single).try_into::<T>() {
+                issues.push(format!("{path}.{k}"), e.message().trim().to_owned());
+            }
         }
     }
+    if issues.0.len() == before {
+        issues.push(path, err);
+    }
+    T::default()
 }
 
 /// Take `key` out of a table value, if the value is a table.
@@ -280,6 +293,23 @@ fn valid_service(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
 }
 
+/// A tracing filter directive, stricter than `EnvFilter` (which takes any bare word as a
+/// target name, so a typo like `"inf"` silently logs everything of a target `inf`): each
+/// comma-separated part is a level, or `target=level`, or a span filter (`[...]`).
+pub fn check_log_filter(s: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    if s.trim().is_empty() {
+        return Err("empty filter (use e.g. \"info\")".into());
+    }
+    for part in s.split(',') {
+        let part = part.trim();
+        if !part.contains(['=', '[']) && !LEVELS.contains(&part.to_ascii_lowercase().as_str()) {
+            return Err(format!("{part:?} is not a level ({}) nor target=level", LEVELS.join(", ")));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder().parse(s).map(drop).map_err(|e| e.to_string())
+}
+
 /// [`RawConfig`] → [`Config`], or every problem found.
 pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut is = Issues::default();
@@ -496,8 +526,12 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
             idle_timeout: ms(o.idle_timeout_ms),
         });
     }
-    let mut known: Vec<&str> = raw.origins.iter().map(|o| o.name.as_str()).filter(|n| !n.is_empty()).collect();
-    known.dedup();
+    let mut known: Vec<&str> = Vec::new();
+    for o in &raw.origins {
+        if !o.name.is_empty() && !known.contains(&o.name.as_str()) {
+            known.push(&o.name);
+        }
+    }
     let known = known.join(", ");
 
     // [[hosts]]
@@ -572,7 +606,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
             };
             if let Some(m) = &matcher {
                 if let Some(prev) = matchers.insert(m.clone(), j) {
-                    issues.push(rp.clone(), format!("{m:?} is already routed by {p}.routes[{prev}]"));
+                    issues.push(rp.clone(), format!("{m} is already routed by {p}.routes[{prev}]"));
                 }
             }
             let origin = match origin_index.get(r.origin.as_str()) {
@@ -640,7 +674,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
             LogFormat::Text
         }
     };
-    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&raw.log.level) {
+    if let Err(e) = check_log_filter(&raw.log.level) {
         issues.push("log.level", format!("{:?}: {e}", raw.log.level));
     }
     let log = LogConfig { level: raw.log.level.clone(), format };
