@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ringedge::config::{
-    self, Config, ConfigError, ForwardedMode, HostPattern, NonGrpcPolicy, OriginScheme, QuickOptions,
-    RouteMatch, TlsVersion,
+    self, Config, ConfigError, ForwardedMode, HostPattern, NonGrpcPolicy, OriginScheme,
+    QuickOptions, RouteMatch, TlsVersion,
 };
 
 /// A fresh directory with the files the example file names (contents are not PEM: only
@@ -45,7 +45,10 @@ fn has(e: &ConfigError, path: &str, needle: &str) -> bool {
 
 #[track_caller]
 fn assert_issue(e: &ConfigError, path: &str, needle: &str) {
-    assert!(has(e, path, needle), "expected `{path}: ...{needle}...` in:\n{e}");
+    assert!(
+        has(e, path, needle),
+        "expected `{path}: ...{needle}...` in:\n{e}"
+    );
 }
 
 /// A minimal valid file, relative to `fixture_dir()`.
@@ -76,22 +79,37 @@ fn example_file_parses_and_validates() {
     let c = Config::from_str_in(EXAMPLE, &dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.server.listen, vec!["0.0.0.0:443".parse().unwrap()]);
     assert_eq!(c.tls.certificates.len(), 2);
-    assert_eq!(c.tls.certificates[0].cert, dir.join("certs/example.com.pem"));
-    assert_eq!(c.tls.certificates[0].names, vec!["example.com", "*.example.com"]);
+    assert_eq!(
+        c.tls.certificates[0].cert,
+        dir.join("certs/example.com.pem")
+    );
+    assert_eq!(
+        c.tls.certificates[0].names,
+        vec!["example.com", "*.example.com"]
+    );
     assert_eq!(c.origins.len(), 2);
     assert_eq!(c.origins[1].url.scheme, OriginScheme::Https);
     assert_eq!(c.origins[1].url.port, 8443);
-    assert_eq!(c.origins[1].ca.as_deref(), Some(dir.join("certs/internal-ca.pem").as_path()));
+    assert_eq!(
+        c.origins[1].ca.as_deref(),
+        Some(dir.join("certs/internal-ca.pem").as_path())
+    );
     assert_eq!(c.hosts.len(), 3);
     assert_eq!(c.route_count(), 4);
     assert_eq!(c.hosts[2].names, vec![HostPattern::Any]);
     assert!(!c.hosts[2].grpc);
     let r = &c.hosts[0].routes[0];
-    assert_eq!(r.matcher, RouteMatch::Method("/helloworld.Greeter/SayHello".into()));
+    assert_eq!(
+        r.matcher,
+        RouteMatch::Method("/helloworld.Greeter/SayHello".into())
+    );
     assert_eq!(r.default_deadline, Some(Duration::from_secs(5)));
     assert_eq!(r.max_deadline, Some(Duration::from_secs(30)));
     assert_eq!(c.hosts[0].routes[1].forwarded, ForwardedMode::XForwardedFor);
-    assert_eq!(c.hosts[0].routes[1].authority.as_deref(), Some("greeter.internal"));
+    assert_eq!(
+        c.hosts[0].routes[1].authority.as_deref(),
+        Some("greeter.internal")
+    );
     assert_eq!(c.hosts[1].routes[0].origin, 1);
     // The example spells out the defaults: it must equal the defaults where it shows them.
     assert_eq!(c.limits.h2, config::H2Limits::default());
@@ -104,7 +122,10 @@ fn load_resolves_paths_against_the_file_directory() {
     let file = dir.join("edge.toml");
     std::fs::write(&file, EXAMPLE).unwrap();
     let c = config::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.tls.certificates[1].key, dir.join("certs/billing.example.net.key"));
+    assert_eq!(
+        c.tls.certificates[1].key,
+        dir.join("certs/billing.example.net.key")
+    );
     let missing = config::load(dir.join("nope.toml")).unwrap_err();
     assert!(missing.to_string().contains("cannot read"), "{missing}");
     std::fs::remove_dir_all(dir).unwrap();
@@ -121,10 +142,22 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.tls.min_version, TlsVersion::Tls12);
     let h2 = &c.limits.h2;
     assert_eq!(
-        (h2.max_concurrent_streams, h2.initial_stream_window, h2.connection_window, h2.max_frame_size),
+        (
+            h2.max_concurrent_streams,
+            h2.initial_stream_window,
+            h2.connection_window,
+            h2.max_frame_size
+        ),
         (256, 262_144, 1_048_576, 16_384)
     );
-    assert_eq!((h2.max_resets_per_window, h2.flood_window_ms, h2.max_pending_output), (200, 1000, 4_194_304));
+    assert_eq!(
+        (
+            h2.max_resets_per_window,
+            h2.flood_window_ms,
+            h2.max_pending_output
+        ),
+        (200, 1000, 4_194_304)
+    );
     assert_eq!(c.limits.grpc.max_message_bytes, 16 << 20);
     assert_eq!(c.limits.grpc.max_stream_buffer_bytes, 262_144);
     assert_eq!(c.limits.grpc.max_connection_buffer_bytes, 1_048_576);
@@ -144,7 +177,9 @@ fn defaults_are_the_documented_ones() {
 #[test]
 fn stream_buffer_default_follows_the_window() {
     let dir = fixture_dir();
-    let text = format!("{MINIMAL}\n[limits.h2]\ninitial_stream_window = 65535\nconnection_window = 131072\n");
+    let text = format!(
+        "{MINIMAL}\n[limits.h2]\ninitial_stream_window = 65535\nconnection_window = 131072\n"
+    );
     let c = Config::from_str_in(&text, &dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.limits.grpc.max_stream_buffer_bytes, 65_535);
     assert_eq!(c.limits.grpc.max_connection_buffer_bytes, 131_072);
@@ -155,7 +190,10 @@ fn stream_buffer_default_follows_the_window() {
 fn unknown_fields_are_rejected_with_their_paths_all_at_once() {
     let dir = fixture_dir();
     let text = MINIMAL
-        .replace("[[tls.certificates]]", "colour = 1\n[server]\nlisten_on = 1\n[[tls.certificates]]\nsni = 2")
+        .replace(
+            "[[tls.certificates]]",
+            "colour = 1\n[server]\nlisten_on = 1\n[[tls.certificates]]\nsni = 2",
+        )
         .replace("prefix = \"/\"", "prefix = \"/\"\nretries = 3")
         .replace("names = [\"*\"]", "names = [\"*\"]\ngrpc_web = true")
         + "\n[limits.h2]\nmax_streams = 5\n[limits.grpc]\nmax_message = 1\n[limits.http3]\nx = 1\n";
@@ -175,8 +213,10 @@ fn unknown_fields_are_rejected_with_their_paths_all_at_once() {
 #[test]
 fn wrong_types_name_the_key() {
     let dir = fixture_dir();
-    let text = format!("{MINIMAL}\n[log]\nlevel = 3\n[admin]\nlisten = [1]\n")
-        .replace("name = \"billing\"", "name = \"billing\"\nmax_connections = -1");
+    let text = format!("{MINIMAL}\n[log]\nlevel = 3\n[admin]\nlisten = [1]\n").replace(
+        "name = \"billing\"",
+        "name = \"billing\"\nmax_connections = -1",
+    );
     let e = err(&text, &dir);
     assert_issue(&e, "log.level", "invalid type");
     assert_issue(&e, "admin.listen", "invalid type");
@@ -304,20 +344,41 @@ names = []
         ("tls.certificates[0].cert", "cannot read"),
         ("tls.certificates[0].key", "not a regular file"),
         ("tls.certificates[0].names[1]", "not a valid SNI name"),
-        ("tls.certificates[1].names[0]", "already names tls.certificates[0]"),
-        ("limits.h2.max_frame_size", "16383 is out of range 16384..=16777215"),
-        ("limits.h2.initial_stream_window", "out of range 0..=2147483647"),
-        ("limits.h2.connection_window", "1000 is out of range 65535..=2147483647"),
+        (
+            "tls.certificates[1].names[0]",
+            "already names tls.certificates[0]",
+        ),
+        (
+            "limits.h2.max_frame_size",
+            "16383 is out of range 16384..=16777215",
+        ),
+        (
+            "limits.h2.initial_stream_window",
+            "out of range 0..=2147483647",
+        ),
+        (
+            "limits.h2.connection_window",
+            "1000 is out of range 65535..=2147483647",
+        ),
         ("limits.h2.max_concurrent_streams", "0 is out of range"),
         ("limits.h2.flood_window_ms", "0 is out of range"),
         ("limits.grpc.max_message_bytes", "0 is out of range"),
-        ("limits.grpc.max_connection_buffer_bytes", "below max_stream_buffer_bytes"),
-        ("limits.grpc.default_deadline_ms", "longer than limits.grpc.max_deadline_ms"),
+        (
+            "limits.grpc.max_connection_buffer_bytes",
+            "below max_stream_buffer_bytes",
+        ),
+        (
+            "limits.grpc.default_deadline_ms",
+            "longer than limits.grpc.max_deadline_ms",
+        ),
         ("log.level", "\"loud\""),
         ("log.format", "expected \"text\" or \"json\""),
         ("admin.listen", "also a server.listen address"),
         ("origins[0].url", "scheme must be h2c:// or https://"),
-        ("origins[1].name", "duplicate origin name \"greeter\" (also origins[0])"),
+        (
+            "origins[1].name",
+            "duplicate origin name \"greeter\" (also origins[0])",
+        ),
         ("origins[1].url", "not a valid host name"),
         ("origins[2].sni", "only meaningful for an https:// origin"),
         ("origins[3].name", "expected a non-empty name"),
@@ -327,17 +388,38 @@ names = []
         ("origins[3].connect_timeout_ms", "0 is out of range"),
         ("hosts[0].names[1]", "not a valid wildcard"),
         ("hosts[0].names[2]", "names carry no port"),
-        ("hosts[0].grpc_off_status", "unknown gRPC status name \"nope\""),
+        (
+            "hosts[0].grpc_off_status",
+            "unknown gRPC status name \"nope\"",
+        ),
         ("hosts[0].non_grpc", "expected \"forward\" or \"reject\""),
-        ("hosts[0].routes[0].origin", "unknown origin \"greter\" (known: greeter, lab)"),
-        ("hosts[0].routes[1]", "method \"/helloworld.Greeter/SayHello\" is already routed by hosts[0].routes[0]"),
+        (
+            "hosts[0].routes[0].origin",
+            "unknown origin \"greter\" (known: greeter, lab)",
+        ),
+        (
+            "hosts[0].routes[1]",
+            "method \"/helloworld.Greeter/SayHello\" is already routed by hosts[0].routes[0]",
+        ),
         ("hosts[0].routes[1].forwarded", "\"x-real-ip\""),
-        ("hosts[0].routes[2]", "exactly one of method, service or prefix"),
-        ("hosts[0].routes[3].method", "expected /package.Service/Method"),
+        (
+            "hosts[0].routes[2]",
+            "exactly one of method, service or prefix",
+        ),
+        (
+            "hosts[0].routes[3].method",
+            "expected /package.Service/Method",
+        ),
         ("hosts[0].routes[3].authority", "expected host or host:port"),
         ("hosts[0].routes[4].prefix", "starts with '/'"),
-        ("hosts[0].routes[4].default_deadline_ms", "0 is out of range"),
-        ("hosts[1].names[0]", "\"API.example.com\" is already a name of hosts[0]"),
+        (
+            "hosts[0].routes[4].default_deadline_ms",
+            "0 is out of range",
+        ),
+        (
+            "hosts[1].names[0]",
+            "\"API.example.com\" is already a name of hosts[0]",
+        ),
         ("hosts[1].grpc_off_status", "not in 1..=16"),
         ("hosts[1].routes", "at least one"),
         ("hosts[2].names", "at least one name"),
@@ -346,12 +428,22 @@ names = []
     for (p, m) in expected {
         assert_issue(&e, p, m);
     }
-    assert_eq!(e.issues.len(), expected.len(), "unexpected extra issues:\n{e}");
+    assert_eq!(
+        e.issues.len(),
+        expected.len(),
+        "unexpected extra issues:\n{e}"
+    );
     // Display lists every one of them with its path.
     let shown = e.to_string();
-    assert!(shown.starts_with(&format!("{} configuration errors:", expected.len())), "{shown}");
+    assert!(
+        shown.starts_with(&format!("{} configuration errors:", expected.len())),
+        "{shown}"
+    );
     for (p, _) in expected {
-        assert!(shown.contains(&format!("\n  {p}: ")), "{p} missing from:\n{shown}");
+        assert!(
+            shown.contains(&format!("\n  {p}: ")),
+            "{p} missing from:\n{shown}"
+        );
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -375,14 +467,23 @@ fn status_names_and_codes() {
         ("16", 16),
         ("1", 1),
     ] {
-        let text = MINIMAL.replace("names = [\"*\"]", &format!("names = [\"*\"]\ngrpc_off_status = {spelled}"));
+        let text = MINIMAL.replace(
+            "names = [\"*\"]",
+            &format!("names = [\"*\"]\ngrpc_off_status = {spelled}"),
+        );
         let c = Config::from_str_in(&text, &dir).unwrap_or_else(|e| panic!("{spelled}: {e}"));
         assert_eq!(c.hosts[0].grpc_off_status, code, "{spelled}");
     }
     for bad in ["\"OK\"", "0", "17", "-3", "\"teapot\""] {
-        let text = MINIMAL.replace("names = [\"*\"]", &format!("names = [\"*\"]\ngrpc_off_status = {bad}"));
+        let text = MINIMAL.replace(
+            "names = [\"*\"]",
+            &format!("names = [\"*\"]\ngrpc_off_status = {bad}"),
+        );
         let e = err(&text, &dir);
-        assert!(e.pairs().any(|(p, _)| p == "hosts[0].grpc_off_status"), "{bad}: {e}");
+        assert!(
+            e.pairs().any(|(p, _)| p == "hosts[0].grpc_off_status"),
+            "{bad}: {e}"
+        );
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -391,16 +492,30 @@ fn status_names_and_codes() {
 fn origin_urls() {
     let dir = fixture_dir();
     let ok = [
-        ("h2c://127.0.0.1:50051", OriginScheme::H2c, "127.0.0.1", 50051),
+        (
+            "h2c://127.0.0.1:50051",
+            OriginScheme::H2c,
+            "127.0.0.1",
+            50051,
+        ),
         ("h2c://Origin.Local", OriginScheme::H2c, "origin.local", 80),
         ("https://[::1]:8443/", OriginScheme::Https, "::1", 8443),
-        ("https://api.internal", OriginScheme::Https, "api.internal", 443),
+        (
+            "https://api.internal",
+            OriginScheme::Https,
+            "api.internal",
+            443,
+        ),
     ];
     for (url, scheme, host, port) in ok {
         let text = MINIMAL.replace("h2c://127.0.0.1:50051", url);
         let c = Config::from_str_in(&text, &dir).unwrap_or_else(|e| panic!("{url}: {e}"));
         let u = &c.origins[0].url;
-        assert_eq!((u.scheme, u.host.as_str(), u.port), (scheme, host, port), "{url}");
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port),
+            (scheme, host, port),
+            "{url}"
+        );
     }
     for bad in [
         "h2c://",
@@ -437,7 +552,8 @@ fn quick_mode_equals_the_equivalent_toml() {
         shards: Some(2),
     };
     let quick = Config::quick(&opts).unwrap_or_else(|e| panic!("{e}"));
-    let from_printed = Config::from_str(&opts.to_toml()).unwrap_or_else(|e| panic!("{e}\n{}", opts.to_toml()));
+    let from_printed =
+        Config::from_str(&opts.to_toml()).unwrap_or_else(|e| panic!("{e}\n{}", opts.to_toml()));
     assert_eq!(quick, from_printed);
     let hand_written = format!(
         r#"
@@ -458,11 +574,22 @@ prefix = "/"
 origin = "origin"
 "#
     );
-    assert_eq!(quick, Config::from_str(&hand_written).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        quick,
+        Config::from_str(&hand_written).unwrap_or_else(|e| panic!("{e}"))
+    );
     assert_eq!(quick.server.shards, 2);
-    assert_eq!(quick.hosts[0].routes[0].matcher, RouteMatch::Prefix("/".into()));
+    assert_eq!(
+        quick.hosts[0].routes[0].matcher,
+        RouteMatch::Prefix("/".into())
+    );
     // Quick mode goes through the same validation.
-    let bad = QuickOptions { origin: "http://x".into(), cert: "/nonexistent.pem".into(), key: String::new(), ..opts };
+    let bad = QuickOptions {
+        origin: "http://x".into(),
+        cert: "/nonexistent.pem".into(),
+        key: String::new(),
+        ..opts
+    };
     let e = Config::quick(&bad).unwrap_err();
     assert_issue(&e, "origins[0].url", "scheme");
     assert_issue(&e, "tls.certificates[0].cert", "cannot read");

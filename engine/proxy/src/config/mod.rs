@@ -23,6 +23,8 @@
 pub mod raw;
 mod validate;
 
+pub use validate::check_log_filter;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -53,19 +55,30 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { issues: vec![ConfigIssue { path: path.into(), message: message.into() }] }
+        ConfigError {
+            issues: vec![ConfigIssue {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
     }
 
     /// The issues as `(path, message)` pairs.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.issues.iter().map(|i| (i.path.as_str(), i.message.as_str()))
+        self.issues
+            .iter()
+            .map(|i| (i.path.as_str(), i.message.as_str()))
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
-        write!(f, "{n} configuration error{}:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} configuration error{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for i in &self.issues {
             if i.path.is_empty() {
                 write!(f, "\n  {}", i.message)?;

@@ -63,7 +63,11 @@ pub struct RawTls {
 
 impl Default for RawTls {
     fn default() -> Self {
-        RawTls { session_tickets: true, min_version: "1.2".to_owned(), certificates: Vec::new() }
+        RawTls {
+            session_tickets: true,
+            min_version: "1.2".to_owned(),
+            certificates: Vec::new(),
+        }
     }
 }
 
@@ -122,7 +126,10 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { level: "info".to_owned(), format: "text".to_owned() }
+        RawLog {
+            level: "info".to_owned(),
+            format: "text".to_owned(),
+        }
     }
 }
 
