@@ -226,6 +226,9 @@ fn wrong_types_name_the_key() {
     assert!(syntax.issues[0].message.contains("TOML syntax"), "{syntax}");
     let not_array = err("origins = 3", &dir);
     assert_issue(&not_array, "origins", "expected an array of tables");
+    let not_table = err("server = 3\norigins = [1]", &dir);
+    assert_issue(&not_table, "server", "expected a table, found integer");
+    assert_issue(&not_table, "origins[0]", "expected a table, found integer");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -583,6 +586,14 @@ origin = "origin"
         quick.hosts[0].routes[0].matcher,
         RouteMatch::Prefix("/".into())
     );
+    // Relative paths become absolute, so the printed file means the same anywhere.
+    let rel = QuickOptions {
+        cert: "certs/a.pem".into(),
+        ..opts.clone()
+    };
+    let raw = rel.to_raw();
+    assert!(Path::new(&raw.tls.certificates[0].cert).is_absolute());
+    assert!(raw.tls.certificates[0].cert.ends_with("certs/a.pem"));
     // Quick mode goes through the same validation.
     let bad = QuickOptions {
         origin: "http://x".into(),
@@ -594,5 +605,39 @@ origin = "origin"
     assert_issue(&e, "origins[0].url", "scheme");
     assert_issue(&e, "tls.certificates[0].cert", "cannot read");
     assert_issue(&e, "tls.certificates[0].key", "missing");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn truncated_and_corrupted_files_never_panic() {
+    let dir = fixture_dir();
+    assert!(Config::from_str_in(EXAMPLE, &dir).is_ok());
+    let mut rejected = 0;
+    let cuts = (0..EXAMPLE.len())
+        .step_by(13)
+        .filter(|&i| EXAMPLE.is_char_boundary(i));
+    for cut in cuts {
+        // Every prefix either validates or is rejected with at least one located issue.
+        match Config::from_str_in(&EXAMPLE[..cut], &dir) {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(!e.issues.is_empty());
+                rejected += 1;
+            }
+        }
+    }
+    assert!(rejected > 0);
+    // Swap pairs of bytes (ASCII only) to corrupt keys, values and brackets.
+    let bytes = EXAMPLE.as_bytes();
+    for i in (1..bytes.len()).step_by(29) {
+        if bytes[i].is_ascii() && bytes[i - 1].is_ascii() {
+            let mut b = bytes.to_vec();
+            b.swap(i, i - 1);
+            let text = String::from_utf8(b).unwrap();
+            if let Err(e) = Config::from_str_in(&text, &dir) {
+                assert!(e.issues.iter().all(|i| !i.message.is_empty()));
+            }
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -151,6 +151,15 @@ impl Config {
     }
 }
 
+impl std::str::FromStr for Config {
+    type Err = ConfigError;
+
+    /// Same as [`Config::from_str`].
+    fn from_str(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_in(text, Path::new(""))
+    }
+}
+
 /// Options of the one-line mode; see [`Config::quick`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuickOptions {
@@ -171,8 +180,15 @@ pub struct QuickOptions {
 }
 
 impl QuickOptions {
-    /// The equivalent file, as parsed TOML.
+    /// The equivalent file, as parsed TOML. Relative file paths are made absolute (against the
+    /// current directory) so the printed file means the same wherever it is saved.
     pub fn to_raw(&self) -> RawConfig {
+        fn abs(p: &str) -> String {
+            if p.is_empty() {
+                return String::new();
+            }
+            std::path::absolute(p).map_or_else(|_| p.to_owned(), |a| a.display().to_string())
+        }
         let mut raw = RawConfig::default();
         if !self.listen.is_empty() {
             raw.server.listen = self.listen.clone();
@@ -181,14 +197,14 @@ impl QuickOptions {
             raw.server.shards = n;
         }
         raw.tls.certificates.push(raw::RawCertificate {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
+            cert: abs(&self.cert),
+            key: abs(&self.key),
             names: Vec::new(),
         });
         raw.origins.push(raw::RawOrigin {
             name: "origin".to_owned(),
             url: self.origin.clone(),
-            ca: self.origin_ca.clone(),
+            ca: self.origin_ca.as_deref().map(abs),
             insecure_skip_verify: self.origin_insecure,
             ..Default::default()
         });
@@ -217,7 +233,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// Number of shards; 0 (default) = one per CPU the process may run on.
     pub shards: usize,
-    /// CPUs to pin shards to (in order); `None` (default) = the process's allowed CPUs.
+    /// CPUs to pin shards to (in order); `None` (default) = the process's allowed CPUs. With
+    /// `shards = 0` there is one shard per listed CPU; otherwise `shards` ≤ its length.
     pub cpus: Option<Vec<usize>>,
     /// Listen backlog per shard socket. Default 4096 (the kernel caps it at somaxconn).
     pub backlog: u32,

@@ -3,7 +3,9 @@
 //! These types only describe syntax: every struct denies unknown fields and carries the
 //! documented defaults, but nothing here checks ranges, names or files. The validator
 //! (`super::validate`) turns a [`RawConfig`] into the frozen [`super::Config`].
-//! They are also serialized back to TOML by `ringedge proxy --print-config`.
+//! They are also serialized back to TOML by `ringedge proxy --print-config`. The meaning,
+//! default and accepted range of each field are documented on its typed counterpart in
+//! [`super`] and in `ringedge.example.toml`; defaults here must match both.
 
 use serde::{Deserialize, Serialize};
 

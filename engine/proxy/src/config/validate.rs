@@ -33,6 +33,10 @@ const TOP_KEYS: [&str; 7] = [
 /// key is retried alone (every field has a default) so that every bad key is reported with its
 /// own path (`server.backlog: invalid type ...`, `hosts[0].extra: unknown field ...`).
 fn piece<T: DeserializeOwned + Default>(v: toml::Value, path: &str, issues: &mut Issues) -> T {
+    if !v.is_table() {
+        issues.push(path, format!("expected a table, found {}", v.type_str()));
+        return T::default();
+    }
     let err = match v.clone().try_into::<T>() {
         Ok(t) => return t,
         Err(e) => e.message().trim().to_owned(),
