@@ -237,7 +237,7 @@ fn semantic_errors_are_all_reported_with_paths() {
     let dir = fixture_dir();
     let text = r#"
 [server]
-listen = ["0.0.0.0:443", "localhost", "0.0.0.0:443"]
+listen = ["0.0.0.0:443", "localhost", "0.0.0.0:443", "[::1]:0"]
 backlog = 0
 handshake_timeout_ms = 0
 cpus = [1, 1]
@@ -339,6 +339,7 @@ names = []
     let expected: &[(&str, &str)] = &[
         ("server.listen[1]", "not a socket address"),
         ("server.listen[2]", "duplicate address"),
+        ("server.listen[3]", "port 0 cannot be shared"),
         ("server.backlog", "out of range 1..=65535"),
         ("server.handshake_timeout_ms", "0 is out of range"),
         ("server.cpus[1]", "listed twice"),

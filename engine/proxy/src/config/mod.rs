@@ -6,7 +6,8 @@
 //! 1. **parse** ([`raw`]): TOML syntax, then every section is deserialized on its own with
 //!    `deny_unknown_fields`, so an unknown or mistyped key is reported with its key path
 //!    (`hosts[1].routes[0]: unknown field ...`) and problems in different sections are all
-//!    reported together;
+//!    reported together. Validation (step 2) runs only once the file parses, so a file with
+//!    a misspelt key reports that first, then its semantic problems on the next check;
 //! 2. **validate** (`validate`): ranges, names, addresses, URLs, cross references (route →
 //!    origin), duplicates and conflicts, and that the certificate/key/CA files exist and are
 //!    readable. All problems are collected into one [`ConfigError`];

@@ -390,6 +390,14 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
                         format!("duplicate address {a}"),
                     );
                 }
+                if sa.port() == 0 {
+                    // Each shard binds its own SO_REUSEPORT socket: an ephemeral port would
+                    // differ per shard.
+                    issues.push(
+                        format!("server.listen[{i}]"),
+                        "port 0 cannot be shared by the shards' sockets",
+                    );
+                }
                 listen.push(sa);
             }
             Err(_) => issues.push(
