@@ -18,7 +18,11 @@ use tracing_subscriber::EnvFilter;
 const LOG_ENV: &str = "RINGEDGE_LOG";
 
 #[derive(Debug, Parser)]
-#[command(name = "ringedge", version, about = "A thread-per-core gRPC edge proxy")]
+#[command(
+    name = "ringedge",
+    version,
+    about = "A thread-per-core gRPC edge proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -103,7 +107,15 @@ fn main() -> ExitCode {
             print_config,
             log_level,
         } => {
-            let opts = QuickOptions { listen, cert, key, origin, origin_ca, origin_insecure, shards };
+            let opts = QuickOptions {
+                listen,
+                cert,
+                key,
+                origin,
+                origin_ca,
+                origin_insecure,
+                shards,
+            };
             if print_config {
                 print!("{}", opts.to_toml());
                 return ExitCode::SUCCESS;
@@ -157,10 +169,14 @@ fn init_logging(flag: Option<&str>, log: &LogConfig) -> anyhow::Result<()> {
         (None, Some(e)) => (e, LOG_ENV),
         (None, None) => (log.level.as_str(), "[log] level"),
     };
+    config::check_log_filter(directive)
+        .map_err(|e| anyhow::anyhow!("{origin} {directive:?} is not a valid log filter: {e}"))?;
     let filter = EnvFilter::builder()
         .parse(directive)
         .map_err(|e| anyhow::anyhow!("{origin} {directive:?} is not a valid log filter: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let res = match log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.event_format(JsonLines).try_init(),
@@ -189,7 +205,11 @@ where
             .unwrap_or(0.0);
         let meta = event.metadata();
         let mut line = String::with_capacity(256);
-        let _ = write!(line, "{{\"ts\":{ts:.6},\"level\":\"{}\",\"target\":", meta.level());
+        let _ = write!(
+            line,
+            "{{\"ts\":{ts:.6},\"level\":\"{}\",\"target\":",
+            meta.level()
+        );
         json_str(&mut line, meta.target());
         let mut v = JsonVisitor(&mut line);
         event.record(&mut v);

@@ -6,7 +6,8 @@
 //! 1. **parse** ([`raw`]): TOML syntax, then every section is deserialized on its own with
 //!    `deny_unknown_fields`, so an unknown or mistyped key is reported with its key path
 //!    (`hosts[1].routes[0]: unknown field ...`) and problems in different sections are all
-//!    reported together;
+//!    reported together. Validation (step 2) runs only once the file parses, so a file with
+//!    a misspelt key reports that first, then its semantic problems on the next check;
 //! 2. **validate** (`validate`): ranges, names, addresses, URLs, cross references (route →
 //!    origin), duplicates and conflicts, and that the certificate/key/CA files exist and are
 //!    readable. All problems are collected into one [`ConfigError`];
@@ -22,6 +23,8 @@
 
 pub mod raw;
 mod validate;
+
+pub use validate::check_log_filter;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -53,19 +56,30 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { issues: vec![ConfigIssue { path: path.into(), message: message.into() }] }
+        ConfigError {
+            issues: vec![ConfigIssue {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
     }
 
     /// The issues as `(path, message)` pairs.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.issues.iter().map(|i| (i.path.as_str(), i.message.as_str()))
+        self.issues
+            .iter()
+            .map(|i| (i.path.as_str(), i.message.as_str()))
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
-        write!(f, "{n} configuration error{}:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} configuration error{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for i in &self.issues {
             if i.path.is_empty() {
                 write!(f, "\n  {}", i.message)?;
@@ -138,6 +152,15 @@ impl Config {
     }
 }
 
+impl std::str::FromStr for Config {
+    type Err = ConfigError;
+
+    /// Same as [`Config::from_str`].
+    fn from_str(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_in(text, Path::new(""))
+    }
+}
+
 /// Options of the one-line mode; see [`Config::quick`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuickOptions {
@@ -158,8 +181,15 @@ pub struct QuickOptions {
 }
 
 impl QuickOptions {
-    /// The equivalent file, as parsed TOML.
+    /// The equivalent file, as parsed TOML. Relative file paths are made absolute (against the
+    /// current directory) so the printed file means the same wherever it is saved.
     pub fn to_raw(&self) -> RawConfig {
+        fn abs(p: &str) -> String {
+            if p.is_empty() {
+                return String::new();
+            }
+            std::path::absolute(p).map_or_else(|_| p.to_owned(), |a| a.display().to_string())
+        }
         let mut raw = RawConfig::default();
         if !self.listen.is_empty() {
             raw.server.listen = self.listen.clone();
@@ -168,14 +198,14 @@ impl QuickOptions {
             raw.server.shards = n;
         }
         raw.tls.certificates.push(raw::RawCertificate {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
+            cert: abs(&self.cert),
+            key: abs(&self.key),
             names: Vec::new(),
         });
         raw.origins.push(raw::RawOrigin {
             name: "origin".to_owned(),
             url: self.origin.clone(),
-            ca: self.origin_ca.clone(),
+            ca: self.origin_ca.as_deref().map(abs),
             insecure_skip_verify: self.origin_insecure,
             ..Default::default()
         });
@@ -204,7 +234,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// Number of shards; 0 (default) = one per CPU the process may run on.
     pub shards: usize,
-    /// CPUs to pin shards to (in order); `None` (default) = the process's allowed CPUs.
+    /// CPUs to pin shards to (in order); `None` (default) = the process's allowed CPUs. With
+    /// `shards = 0` there is one shard per listed CPU; otherwise `shards` ≤ its length.
     pub cpus: Option<Vec<usize>>,
     /// Listen backlog per shard socket. Default 4096 (the kernel caps it at somaxconn).
     pub backlog: u32,
@@ -448,6 +479,16 @@ pub enum RouteMatch {
     Service(String),
     /// Every `:path` starting with this prefix (`/` = everything).
     Prefix(String),
+}
+
+impl fmt::Display for RouteMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteMatch::Method(m) => write!(f, "method {m:?}"),
+            RouteMatch::Service(s) => write!(f, "service {s:?}"),
+            RouteMatch::Prefix(p) => write!(f, "prefix {p:?}"),
+        }
+    }
 }
 
 /// How the client address is passed to the origin.

@@ -3,7 +3,9 @@
 //! These types only describe syntax: every struct denies unknown fields and carries the
 //! documented defaults, but nothing here checks ranges, names or files. The validator
 //! (`super::validate`) turns a [`RawConfig`] into the frozen [`super::Config`].
-//! They are also serialized back to TOML by `ringedge proxy --print-config`.
+//! They are also serialized back to TOML by `ringedge proxy --print-config`. The meaning,
+//! default and accepted range of each field are documented on its typed counterpart in
+//! [`super`] and in `ringedge.example.toml`; defaults here must match both.
 
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +65,11 @@ pub struct RawTls {
 
 impl Default for RawTls {
     fn default() -> Self {
-        RawTls { session_tickets: true, min_version: "1.2".to_owned(), certificates: Vec::new() }
+        RawTls {
+            session_tickets: true,
+            min_version: "1.2".to_owned(),
+            certificates: Vec::new(),
+        }
     }
 }
 
@@ -122,7 +128,10 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { level: "info".to_owned(), format: "text".to_owned() }
+        RawLog {
+            level: "info".to_owned(),
+            format: "text".to_owned(),
+        }
     }
 }
 

@@ -18,21 +18,43 @@ struct Issues(Vec<ConfigIssue>);
 
 impl Issues {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue { path: path.into(), message: message.into() });
+        self.0.push(ConfigIssue {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 }
 
-const TOP_KEYS: [&str; 7] = ["server", "tls", "limits", "log", "admin", "origins", "hosts"];
+const TOP_KEYS: [&str; 7] = [
+    "server", "tls", "limits", "log", "admin", "origins", "hosts",
+];
 
-/// Deserialize one section value; on error record it under `path`.
+/// Deserialize one section value; on error record it under `path`. When a table fails, each
+/// key is retried alone (every field has a default) so that every bad key is reported with its
+/// own path (`server.backlog: invalid type ...`, `hosts[0].extra: unknown field ...`).
 fn piece<T: DeserializeOwned + Default>(v: toml::Value, path: &str, issues: &mut Issues) -> T {
-    match v.try_into::<T>() {
-        Ok(t) => t,
-        Err(e) => {
-            issues.push(path, e.message().trim().to_owned());
-            T::default()
+    if !v.is_table() {
+        issues.push(path, format!("expected a table, found {}", v.type_str()));
+        return T::default();
+    }
+    let err = match v.clone().try_into::<T>() {
+        Ok(t) => return t,
+        Err(e) => e.message().trim().to_owned(),
+    };
+    let before = issues.0.len();
+    if let toml::Value::Table(t) = v {
+        for (k, one) in t {
+            let mut single = toml::Table::new();
+            single.insert(k.clone(), one);
+            if let Err(e) = toml::Value::Table(single).try_into::<T>() {
+                issues.push(format!("{path}.{k}"), e.message().trim().to_owned());
+            }
         }
     }
+    if issues.0.len() == before {
+        issues.push(path, err);
+    }
+    T::default()
 }
 
 /// Take `key` out of a table value, if the value is a table.
@@ -43,11 +65,16 @@ fn take(v: &mut toml::Value, key: &str) -> Option<toml::Value> {
 /// An array of tables, element by element.
 fn array(v: toml::Value, path: &str, issues: &mut Issues) -> Vec<(String, toml::Value)> {
     match v {
-        toml::Value::Array(items) => {
-            items.into_iter().enumerate().map(|(i, v)| (format!("{path}[{i}]"), v)).collect()
-        }
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{path}[{i}]"), v))
+            .collect(),
         other => {
-            issues.push(path, format!("expected an array of tables, found {}", other.type_str()));
+            issues.push(
+                path,
+                format!("expected an array of tables, found {}", other.type_str()),
+            );
             Vec::new()
         }
     }
@@ -61,10 +88,16 @@ pub(super) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     let mut issues = Issues::default();
     let mut raw = RawConfig::default();
 
-    let mut unknown: Vec<&String> = table.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())).collect();
+    let mut unknown: Vec<&String> = table
+        .keys()
+        .filter(|k| !TOP_KEYS.contains(&k.as_str()))
+        .collect();
     unknown.sort();
     for k in unknown {
-        issues.push(k.clone(), format!("unknown section (expected one of: {})", TOP_KEYS.join(", ")));
+        issues.push(
+            k.clone(),
+            format!("unknown section (expected one of: {})", TOP_KEYS.join(", ")),
+        );
     }
 
     if let Some(v) = table.remove("server") {
@@ -154,7 +187,9 @@ fn readable_file(issues: &mut Issues, path: String, file: &str, base: &Path) -> 
     }
     let p = base.join(file);
     match std::fs::metadata(&p) {
-        Ok(m) if !m.is_file() => issues.push(path, format!("{} is not a regular file", p.display())),
+        Ok(m) if !m.is_file() => {
+            issues.push(path, format!("{} is not a regular file", p.display()))
+        }
         Ok(_) => {
             if let Err(e) = std::fs::File::open(&p) {
                 issues.push(path, format!("cannot read {}: {e}", p.display()));
@@ -175,13 +210,16 @@ fn valid_dns_name(s: &str) -> bool {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
 /// Valid `name` of an origin: non-empty, `[A-Za-z0-9_.-]`.
 fn valid_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Parse `h2c://host[:port]` / `https://host[:port]`.
@@ -195,20 +233,27 @@ pub(super) fn parse_origin_url(url: &str) -> Result<OriginUrl, String> {
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#', '@']) {
-        return Err(format!("{url:?}: only scheme://host:port is allowed (no path, query or user)"));
+        return Err(format!(
+            "{url:?}: only scheme://host:port is allowed (no path, query or user)"
+        ));
     }
     let default_port = match scheme {
         OriginScheme::H2c => 80,
         OriginScheme::Https => 443,
     };
     let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, after) = r.split_once(']').ok_or_else(|| format!("{url:?}: unclosed '['"))?;
+        let (h, after) = r
+            .split_once(']')
+            .ok_or_else(|| format!("{url:?}: unclosed '['"))?;
         if h.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(format!("{url:?}: {h:?} is not an IPv6 address"));
         }
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| format!("{url:?}: junk after ']'"))?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("{url:?}: junk after ']'"))?,
+            ),
         };
         (h.to_owned(), port)
     } else {
@@ -235,8 +280,15 @@ fn parse_status(s: &RawStatus) -> Result<u8, String> {
     let code = match s {
         RawStatus::Code(c) => *c,
         RawStatus::Name(n) => {
-            let norm: String = n.chars().filter(|c| *c != '_').collect::<String>().to_ascii_uppercase();
-            match GRPC_STATUS_NAMES.iter().position(|k| k.replace('_', "") == norm) {
+            let norm: String = n
+                .chars()
+                .filter(|c| *c != '_')
+                .collect::<String>()
+                .to_ascii_uppercase();
+            match GRPC_STATUS_NAMES
+                .iter()
+                .position(|k| k.replace('_', "") == norm)
+            {
                 Some(i) => i as i64,
                 None => return Err(format!("unknown gRPC status name {n:?}")),
             }
@@ -245,7 +297,9 @@ fn parse_status(s: &RawStatus) -> Result<u8, String> {
     if (1..=16).contains(&code) {
         Ok(code as u8)
     } else {
-        Err(format!("gRPC status {code} is not in 1..=16 (OK cannot refuse a call)"))
+        Err(format!(
+            "gRPC status {code} is not in 1..=16 (OK cannot refuse a call)"
+        ))
     }
 }
 
@@ -258,26 +312,61 @@ fn host_pattern(name: &str) -> Result<HostPattern, String> {
         if valid_dns_name(suffix) && suffix.parse::<IpAddr>().is_err() {
             return Ok(HostPattern::Wildcard(format!(".{suffix}")));
         }
-        return Err(format!("{name:?} is not a valid wildcard (expected *.example.com)"));
+        return Err(format!(
+            "{name:?} is not a valid wildcard (expected *.example.com)"
+        ));
     }
     if lower.contains(':') && lower.parse::<IpAddr>().is_err() {
-        return Err(format!("{name:?}: names carry no port (the port is ignored when matching)"));
+        return Err(format!(
+            "{name:?}: names carry no port (the port is ignored when matching)"
+        ));
     }
     if valid_dns_name(&lower) {
         Ok(HostPattern::Exact(lower))
     } else {
-        Err(format!("{name:?} is not a valid host name, *.suffix wildcard or *"))
+        Err(format!(
+            "{name:?} is not a valid host name, *.suffix wildcard or *"
+        ))
     }
 }
 
 fn valid_method(m: &str) -> bool {
-    let Some(rest) = m.strip_prefix('/') else { return false };
-    let Some((svc, method)) = rest.split_once('/') else { return false };
-    valid_service(svc) && !method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+    let Some(rest) = m.strip_prefix('/') else {
+        return false;
+    };
+    let Some((svc, method)) = rest.split_once('/') else {
+        return false;
+    };
+    valid_service(svc)
+        && !method.is_empty()
+        && method.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
 }
 
 fn valid_service(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+}
+
+/// A tracing filter directive, stricter than `EnvFilter` (which takes any bare word as a
+/// target name, so a typo like `"inf"` silently logs everything of a target `inf`): each
+/// comma-separated part is a level, or `target=level`, or a span filter (`[...]`).
+pub fn check_log_filter(s: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    if s.trim().is_empty() {
+        return Err("empty filter (use e.g. \"info\")".into());
+    }
+    for part in s.split(',') {
+        let part = part.trim();
+        if !part.contains(['=', '[']) && !LEVELS.contains(&part.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{part:?} is not a level ({}) nor target=level",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(s)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// [`RawConfig`] → [`Config`], or every problem found.
@@ -296,7 +385,18 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         match a.parse::<SocketAddr>() {
             Ok(sa) => {
                 if !seen.insert(sa) {
-                    issues.push(format!("server.listen[{i}]"), format!("duplicate address {a}"));
+                    issues.push(
+                        format!("server.listen[{i}]"),
+                        format!("duplicate address {a}"),
+                    );
+                }
+                if sa.port() == 0 {
+                    // Each shard binds its own SO_REUSEPORT socket: an ephemeral port would
+                    // differ per shard.
+                    issues.push(
+                        format!("server.listen[{i}]"),
+                        "port 0 cannot be shared by the shards' sockets",
+                    );
                 }
                 listen.push(sa);
             }
@@ -309,7 +409,10 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
     range(issues, "server.shards".into(), s.shards.into(), 0, 1024);
     if let Some(cpus) = &s.cpus {
         if cpus.is_empty() {
-            issues.push("server.cpus", "empty list (omit the key to use the allowed CPUs)");
+            issues.push(
+                "server.cpus",
+                "empty list (omit the key to use the allowed CPUs)",
+            );
         }
         let mut seen = HashSet::new();
         for (i, c) in cpus.iter().enumerate() {
@@ -320,20 +423,47 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         if s.shards as usize > cpus.len() {
             issues.push(
                 "server.shards",
-                format!("{} shards but only {} CPUs in server.cpus", s.shards, cpus.len()),
+                format!(
+                    "{} shards but only {} CPUs in server.cpus",
+                    s.shards,
+                    cpus.len()
+                ),
             );
         }
     }
     range(issues, "server.backlog".into(), s.backlog.into(), 1, 65_535);
-    range(issues, "server.max_connections_per_shard".into(), s.max_connections_per_shard.into(), 1, 10_000_000);
-    timeout(issues, "server.handshake_timeout_ms".into(), s.handshake_timeout_ms);
+    range(
+        issues,
+        "server.max_connections_per_shard".into(),
+        s.max_connections_per_shard.into(),
+        1,
+        10_000_000,
+    );
+    timeout(
+        issues,
+        "server.handshake_timeout_ms".into(),
+        s.handshake_timeout_ms,
+    );
     timeout(issues, "server.idle_timeout_ms".into(), s.idle_timeout_ms);
-    timeout(issues, "server.header_timeout_ms".into(), s.header_timeout_ms);
-    range(issues, "server.drain_timeout_ms".into(), s.drain_timeout_ms, 0, MAX_TIMEOUT_MS);
+    timeout(
+        issues,
+        "server.header_timeout_ms".into(),
+        s.header_timeout_ms,
+    );
+    range(
+        issues,
+        "server.drain_timeout_ms".into(),
+        s.drain_timeout_ms,
+        0,
+        MAX_TIMEOUT_MS,
+    );
     let server = ServerConfig {
         listen,
         shards: s.shards as usize,
-        cpus: s.cpus.as_ref().map(|c| c.iter().map(|&c| c as usize).collect()),
+        cpus: s
+            .cpus
+            .as_ref()
+            .map(|c| c.iter().map(|&c| c as usize).collect()),
         backlog: s.backlog,
         max_connections_per_shard: s.max_connections_per_shard,
         handshake_timeout: ms(s.handshake_timeout_ms),
@@ -348,12 +478,18 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         "1.2" => TlsVersion::Tls12,
         "1.3" => TlsVersion::Tls13,
         other => {
-            issues.push("tls.min_version", format!("{other:?}: expected \"1.2\" or \"1.3\""));
+            issues.push(
+                "tls.min_version",
+                format!("{other:?}: expected \"1.2\" or \"1.3\""),
+            );
             TlsVersion::Tls12
         }
     };
     if t.certificates.is_empty() {
-        issues.push("tls.certificates", "at least one [[tls.certificates]] is required");
+        issues.push(
+            "tls.certificates",
+            "at least one [[tls.certificates]] is required",
+        );
     }
     let mut cert_names: HashMap<String, usize> = HashMap::new();
     let mut certificates = Vec::new();
@@ -380,17 +516,57 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         }
         certificates.push(CertificateConfig { cert, key, names });
     }
-    let tls = TlsConfig { certificates, session_tickets: t.session_tickets, min_version };
+    let tls = TlsConfig {
+        certificates,
+        session_tickets: t.session_tickets,
+        min_version,
+    };
 
     // [limits.h2]
     let h = &raw.limits.h2;
     let p = |k: &str| format!("limits.h2.{k}");
-    range(issues, p("max_concurrent_streams"), h.max_concurrent_streams.into(), 1, MAX_WINDOW);
-    range(issues, p("initial_stream_window"), h.initial_stream_window.into(), 0, MAX_WINDOW);
-    range(issues, p("connection_window"), h.connection_window.into(), 65_535, MAX_WINDOW);
-    range(issues, p("max_frame_size"), h.max_frame_size.into(), 16_384, 16_777_215);
-    range(issues, p("max_header_list_size"), h.max_header_list_size.into(), 1024, u32::MAX.into());
-    range(issues, p("max_header_block_bytes"), h.max_header_block_bytes.into(), 1024, u32::MAX.into());
+    range(
+        issues,
+        p("max_concurrent_streams"),
+        h.max_concurrent_streams.into(),
+        1,
+        MAX_WINDOW,
+    );
+    range(
+        issues,
+        p("initial_stream_window"),
+        h.initial_stream_window.into(),
+        0,
+        MAX_WINDOW,
+    );
+    range(
+        issues,
+        p("connection_window"),
+        h.connection_window.into(),
+        65_535,
+        MAX_WINDOW,
+    );
+    range(
+        issues,
+        p("max_frame_size"),
+        h.max_frame_size.into(),
+        16_384,
+        16_777_215,
+    );
+    range(
+        issues,
+        p("max_header_list_size"),
+        h.max_header_list_size.into(),
+        1024,
+        u32::MAX.into(),
+    );
+    range(
+        issues,
+        p("max_header_block_bytes"),
+        h.max_header_block_bytes.into(),
+        1024,
+        u32::MAX.into(),
+    );
     for (k, v) in [
         ("max_resets_per_window", h.max_resets_per_window),
         ("max_settings_per_window", h.max_settings_per_window),
@@ -402,15 +578,32 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
     ] {
         range(issues, p(k), v.into(), 1, u32::MAX.into());
     }
-    range(issues, p("max_pending_output"), h.max_pending_output.into(), 65_536, u32::MAX.into());
+    range(
+        issues,
+        p("max_pending_output"),
+        h.max_pending_output.into(),
+        65_536,
+        u32::MAX.into(),
+    );
 
     // [limits.grpc]
     let g = &raw.limits.grpc;
-    range(issues, "limits.grpc.max_message_bytes".into(), g.max_message_bytes.into(), 1, u32::MAX.into());
-    let stream_buf = g.max_stream_buffer_bytes.unwrap_or(h.initial_stream_window.max(1));
+    range(
+        issues,
+        "limits.grpc.max_message_bytes".into(),
+        g.max_message_bytes.into(),
+        1,
+        u32::MAX.into(),
+    );
+    let stream_buf = g
+        .max_stream_buffer_bytes
+        .unwrap_or(h.initial_stream_window.max(1));
     let conn_buf = g.max_connection_buffer_bytes.unwrap_or(h.connection_window);
     if g.max_stream_buffer_bytes == Some(0) {
-        issues.push("limits.grpc.max_stream_buffer_bytes", "0 would stall every stream (must be ≥ 1)");
+        issues.push(
+            "limits.grpc.max_stream_buffer_bytes",
+            "0 would stall every stream (must be ≥ 1)",
+        );
     }
     if conn_buf < stream_buf {
         issues.push(
@@ -418,11 +611,22 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
             format!("{conn_buf} is below max_stream_buffer_bytes ({stream_buf})"),
         );
     }
-    let default_deadline = opt_timeout(issues, "limits.grpc.default_deadline_ms".into(), g.default_deadline_ms);
-    let max_deadline = opt_timeout(issues, "limits.grpc.max_deadline_ms".into(), g.max_deadline_ms);
+    let default_deadline = opt_timeout(
+        issues,
+        "limits.grpc.default_deadline_ms".into(),
+        g.default_deadline_ms,
+    );
+    let max_deadline = opt_timeout(
+        issues,
+        "limits.grpc.max_deadline_ms".into(),
+        g.max_deadline_ms,
+    );
     if let (Some(d), Some(m)) = (default_deadline, max_deadline) {
         if d > m {
-            issues.push("limits.grpc.default_deadline_ms", "is longer than limits.grpc.max_deadline_ms");
+            issues.push(
+                "limits.grpc.default_deadline_ms",
+                "is longer than limits.grpc.max_deadline_ms",
+            );
         }
     }
     let limits = Limits {
@@ -445,44 +649,85 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
     for (i, o) in raw.origins.iter().enumerate() {
         let p = format!("origins[{i}]");
         if !valid_ident(&o.name) {
-            issues.push(format!("{p}.name"), format!("{:?}: expected a non-empty name of [A-Za-z0-9_.-]", o.name));
+            issues.push(
+                format!("{p}.name"),
+                format!("{:?}: expected a non-empty name of [A-Za-z0-9_.-]", o.name),
+            );
         } else if let Some(prev) = origin_index.insert(&o.name, i) {
-            issues.push(format!("{p}.name"), format!("duplicate origin name {:?} (also origins[{prev}])", o.name));
+            issues.push(
+                format!("{p}.name"),
+                format!("duplicate origin name {:?} (also origins[{prev}])", o.name),
+            );
         }
         let url = match parse_origin_url(&o.url) {
             Ok(u) => u,
             Err(e) => {
                 issues.push(format!("{p}.url"), e);
-                OriginUrl { scheme: OriginScheme::H2c, host: String::new(), port: 0 }
+                OriginUrl {
+                    scheme: OriginScheme::H2c,
+                    host: String::new(),
+                    port: 0,
+                }
             }
         };
         let tls = url.scheme == OriginScheme::Https;
         if !tls && !url.host.is_empty() {
-            for (k, set) in [("sni", o.sni.is_some()), ("ca", o.ca.is_some()), ("insecure_skip_verify", o.insecure_skip_verify)] {
+            for (k, set) in [
+                ("sni", o.sni.is_some()),
+                ("ca", o.ca.is_some()),
+                ("insecure_skip_verify", o.insecure_skip_verify),
+            ] {
                 if set {
-                    issues.push(format!("{p}.{k}"), "only meaningful for an https:// origin (this one is h2c)");
+                    issues.push(
+                        format!("{p}.{k}"),
+                        "only meaningful for an https:// origin (this one is h2c)",
+                    );
                 }
             }
         }
         if o.ca.is_some() && o.insecure_skip_verify {
-            issues.push(format!("{p}.insecure_skip_verify"), "conflicts with ca (verification is either on or off)");
+            issues.push(
+                format!("{p}.insecure_skip_verify"),
+                "conflicts with ca (verification is either on or off)",
+            );
         }
         let sni = match &o.sni {
             Some(s) => {
                 let lower = s.to_ascii_lowercase();
                 if !valid_dns_name(&lower) {
-                    issues.push(format!("{p}.sni"), format!("{s:?} is not a valid server name"));
+                    issues.push(
+                        format!("{p}.sni"),
+                        format!("{s:?} is not a valid server name"),
+                    );
                 }
                 lower
             }
             None => url.host.clone(),
         };
-        let ca = o.ca.as_ref().map(|c| readable_file(issues, format!("{p}.ca"), c, base));
-        timeout(issues, format!("{p}.connect_timeout_ms"), o.connect_timeout_ms);
+        let ca =
+            o.ca.as_ref()
+                .map(|c| readable_file(issues, format!("{p}.ca"), c, base));
+        timeout(
+            issues,
+            format!("{p}.connect_timeout_ms"),
+            o.connect_timeout_ms,
+        );
         timeout(issues, format!("{p}.idle_timeout_ms"), o.idle_timeout_ms);
-        range(issues, format!("{p}.max_connections"), o.max_connections.into(), 1, 65_535);
+        range(
+            issues,
+            format!("{p}.max_connections"),
+            o.max_connections.into(),
+            1,
+            65_535,
+        );
         if let Some(n) = o.max_streams_per_connection {
-            range(issues, format!("{p}.max_streams_per_connection"), n.into(), 1, MAX_WINDOW);
+            range(
+                issues,
+                format!("{p}.max_streams_per_connection"),
+                n.into(),
+                1,
+                MAX_WINDOW,
+            );
         }
         origins.push(OriginConfig {
             name: o.name.clone(),
@@ -496,8 +741,12 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
             idle_timeout: ms(o.idle_timeout_ms),
         });
     }
-    let mut known: Vec<&str> = raw.origins.iter().map(|o| o.name.as_str()).filter(|n| !n.is_empty()).collect();
-    known.dedup();
+    let mut known: Vec<&str> = Vec::new();
+    for o in &raw.origins {
+        if !o.name.is_empty() && !known.contains(&o.name.as_str()) {
+            known.push(&o.name);
+        }
+    }
     let known = known.join(", ");
 
     // [[hosts]]
@@ -509,14 +758,20 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
     for (i, hr) in raw.hosts.iter().enumerate() {
         let p = format!("hosts[{i}]");
         if hr.names.is_empty() {
-            issues.push(format!("{p}.names"), "at least one name (or \"*\") is required");
+            issues.push(
+                format!("{p}.names"),
+                "at least one name (or \"*\") is required",
+            );
         }
         let mut names = Vec::new();
         for (j, n) in hr.names.iter().enumerate() {
             match host_pattern(n) {
                 Ok(pat) => {
                     if let Some(prev) = host_names.insert(pat.clone(), i) {
-                        issues.push(format!("{p}.names[{j}]"), format!("{n:?} is already a name of hosts[{prev}]"));
+                        issues.push(
+                            format!("{p}.names[{j}]"),
+                            format!("{n:?} is already a name of hosts[{prev}]"),
+                        );
                     } else {
                         names.push(pat);
                     }
@@ -532,33 +787,51 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
             "forward" => NonGrpcPolicy::Forward,
             "reject" => NonGrpcPolicy::Reject,
             o => {
-                issues.push(format!("{p}.non_grpc"), format!("{o:?}: expected \"forward\" or \"reject\""));
+                issues.push(
+                    format!("{p}.non_grpc"),
+                    format!("{o:?}: expected \"forward\" or \"reject\""),
+                );
                 NonGrpcPolicy::Reject
             }
         };
         if hr.routes.is_empty() {
-            issues.push(format!("{p}.routes"), "a host needs at least one [[hosts.routes]]");
+            issues.push(
+                format!("{p}.routes"),
+                "a host needs at least one [[hosts.routes]]",
+            );
         }
         let mut matchers: HashMap<RouteMatch, usize> = HashMap::new();
         let mut routes = Vec::new();
         for (j, r) in hr.routes.iter().enumerate() {
             let rp = format!("{p}.routes[{j}]");
-            let set = [r.method.is_some(), r.service.is_some(), r.prefix.is_some()].iter().filter(|b| **b).count();
+            let set = [r.method.is_some(), r.service.is_some(), r.prefix.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
             let matcher = if set != 1 {
-                issues.push(rp.clone(), "exactly one of method, service or prefix is required");
+                issues.push(
+                    rp.clone(),
+                    "exactly one of method, service or prefix is required",
+                );
                 None
             } else if let Some(m) = &r.method {
                 if valid_method(m) {
                     Some(RouteMatch::Method(m.clone()))
                 } else {
-                    issues.push(format!("{rp}.method"), format!("{m:?}: expected /package.Service/Method"));
+                    issues.push(
+                        format!("{rp}.method"),
+                        format!("{m:?}: expected /package.Service/Method"),
+                    );
                     None
                 }
             } else if let Some(s) = &r.service {
                 if valid_service(s) {
                     Some(RouteMatch::Service(s.clone()))
                 } else {
-                    issues.push(format!("{rp}.service"), format!("{s:?}: expected package.Service (no slashes)"));
+                    issues.push(
+                        format!("{rp}.service"),
+                        format!("{s:?}: expected package.Service (no slashes)"),
+                    );
                     None
                 }
             } else {
@@ -566,29 +839,45 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
                 if pre.starts_with('/') && pre.bytes().all(|b| b.is_ascii_graphic()) {
                     Some(RouteMatch::Prefix(pre))
                 } else {
-                    issues.push(format!("{rp}.prefix"), format!("{pre:?}: a path prefix starts with '/'"));
+                    issues.push(
+                        format!("{rp}.prefix"),
+                        format!("{pre:?}: a path prefix starts with '/'"),
+                    );
                     None
                 }
             };
             if let Some(m) = &matcher {
                 if let Some(prev) = matchers.insert(m.clone(), j) {
-                    issues.push(rp.clone(), format!("{m:?} is already routed by {p}.routes[{prev}]"));
+                    issues.push(
+                        rp.clone(),
+                        format!("{m} is already routed by {p}.routes[{prev}]"),
+                    );
                 }
             }
             let origin = match origin_index.get(r.origin.as_str()) {
                 Some(&o) => o,
                 None => {
-                    issues.push(format!("{rp}.origin"), format!("unknown origin {:?} (known: {known})", r.origin));
+                    issues.push(
+                        format!("{rp}.origin"),
+                        format!("unknown origin {:?} (known: {known})", r.origin),
+                    );
                     0
                 }
             };
             if let Some(a) = &r.authority {
                 let host = a.rsplit_once(':').map_or(a.as_str(), |(h, port)| {
-                    if port.parse::<u16>().is_ok() { h } else { a.as_str() }
+                    if port.parse::<u16>().is_ok() {
+                        h
+                    } else {
+                        a.as_str()
+                    }
                 });
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 if !valid_dns_name(host) {
-                    issues.push(format!("{rp}.authority"), format!("{a:?}: expected host or host:port"));
+                    issues.push(
+                        format!("{rp}.authority"),
+                        format!("{a:?}: expected host or host:port"),
+                    );
                 }
             }
             let forwarded = match r.forwarded.as_str() {
@@ -603,11 +892,20 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
                     ForwardedMode::None
                 }
             };
-            let dd = opt_timeout(issues, format!("{rp}.default_deadline_ms"), r.default_deadline_ms).or(default_deadline);
-            let md = opt_timeout(issues, format!("{rp}.max_deadline_ms"), r.max_deadline_ms).or(max_deadline);
+            let dd = opt_timeout(
+                issues,
+                format!("{rp}.default_deadline_ms"),
+                r.default_deadline_ms,
+            )
+            .or(default_deadline);
+            let md = opt_timeout(issues, format!("{rp}.max_deadline_ms"), r.max_deadline_ms)
+                .or(max_deadline);
             if let (Some(d), Some(m)) = (dd, md) {
                 if d > m && (r.default_deadline_ms.is_some() || r.max_deadline_ms.is_some()) {
-                    issues.push(format!("{rp}.default_deadline_ms"), "is longer than the route's max deadline");
+                    issues.push(
+                        format!("{rp}.default_deadline_ms"),
+                        "is longer than the route's max deadline",
+                    );
                 }
             }
             if let Some(matcher) = matcher {
@@ -636,33 +934,54 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
         o => {
-            issues.push("log.format", format!("{o:?}: expected \"text\" or \"json\""));
+            issues.push(
+                "log.format",
+                format!("{o:?}: expected \"text\" or \"json\""),
+            );
             LogFormat::Text
         }
     };
-    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&raw.log.level) {
+    if let Err(e) = check_log_filter(&raw.log.level) {
         issues.push("log.level", format!("{:?}: {e}", raw.log.level));
     }
-    let log = LogConfig { level: raw.log.level.clone(), format };
+    let log = LogConfig {
+        level: raw.log.level.clone(),
+        format,
+    };
 
     // [admin]
     let admin = AdminConfig {
-        listen: raw.admin.listen.as_ref().and_then(|a| match a.parse::<SocketAddr>() {
-            Ok(sa) => {
-                if server.listen.contains(&sa) {
-                    issues.push("admin.listen", format!("{a} is also a server.listen address"));
+        listen: raw
+            .admin
+            .listen
+            .as_ref()
+            .and_then(|a| match a.parse::<SocketAddr>() {
+                Ok(sa) => {
+                    if server.listen.contains(&sa) {
+                        issues.push(
+                            "admin.listen",
+                            format!("{a} is also a server.listen address"),
+                        );
+                    }
+                    Some(sa)
                 }
-                Some(sa)
-            }
-            Err(_) => {
-                issues.push("admin.listen", format!("{a:?} is not a socket address"));
-                None
-            }
-        }),
+                Err(_) => {
+                    issues.push("admin.listen", format!("{a:?} is not a socket address"));
+                    None
+                }
+            }),
     };
 
     if is.0.is_empty() {
-        Ok(Config { server, tls, limits, origins, hosts, log, admin })
+        Ok(Config {
+            server,
+            tls,
+            limits,
+            origins,
+            hosts,
+            log,
+            admin,
+        })
     } else {
         Err(ConfigError { issues: is.0 })
     }
