@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use ringedge_codec::conn::{Connection, Event, HeadersKind};
 use ringedge_codec::frame::{ErrorCode, StreamId};
-use ringedge_codec::grpc;
+use ringedge_codec::grpc::{self, MessageWalker, WalkerLimits};
 use ringedge_codec::hpack::{FieldRef, HeaderField};
 use ringedge_codec::message;
 
@@ -62,6 +62,8 @@ pub struct OriginPlan {
     pub max_connections: usize,
     /// Cap on streams per connection below the origin's own SETTINGS (0 = none).
     pub max_streams_per_connection: u32,
+    /// Close origin connections idle (no stream) this long.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Everything a shard's forwarder is configured with.
@@ -77,6 +79,10 @@ pub struct Plan {
     pub retry_buffer_bytes: usize,
     /// Close client connections idle this long (no open stream).
     pub idle_timeout: Option<Duration>,
+    /// A client must send its first request this soon after the handshake.
+    pub header_timeout: Option<Duration>,
+    /// Largest gRPC message (5-byte prefix length) accepted in either direction.
+    pub max_message_bytes: u32,
 }
 
 /// Bytes waiting for window in one direction of a call, then the end of that direction.
@@ -116,6 +122,9 @@ struct Call {
     up_done: bool,
     /// The client finished its request (END_STREAM received).
     client_done: bool,
+    /// Message boundaries of a gRPC call, request and response (enforce `max_message_bytes`).
+    walk_req: Option<MessageWalker>,
+    walk_resp: Option<MessageWalker>,
 }
 
 enum Side {
@@ -136,6 +145,8 @@ struct Endpoint {
     /// No new streams: GOAWAY received or sent.
     draining: bool,
     last_active: Instant,
+    /// Client connections: the first request must arrive before this (`header_timeout`).
+    first_request_by: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -224,6 +235,7 @@ impl Forwarder {
             waker: None,
             draining: false,
             last_active: now,
+            first_request_by: self.plan.header_timeout.map(|t| now + t),
         })
     }
 
@@ -237,6 +249,7 @@ impl Forwarder {
             waker: None,
             draining: false,
             last_active: now,
+            first_request_by: None,
         });
         Metrics::inc(&self.metrics.origin_connects);
         Metrics::inc(&self.metrics.origin_connections_active);
@@ -505,6 +518,39 @@ impl Forwarder {
         }
     }
 
+    fn walker_limits(&self) -> WalkerLimits {
+        WalkerLimits {
+            max_message_size: self.plan.max_message_bytes,
+        }
+    }
+
+    /// Walks gRPC message prefixes in `data` (no copy); on a violation (message over
+    /// `max_message_bytes`, bad compressed flag) ends the call with the status it names.
+    fn check_messages(&mut self, call: CallKey, data: &Bytes, request: bool) -> bool {
+        let Some(c) = self.calls.get_mut(call) else {
+            return false;
+        };
+        let walker = if request {
+            c.walk_req.as_mut()
+        } else {
+            c.walk_resp.as_mut()
+        };
+        let Some(walker) = walker else {
+            return true;
+        };
+        match walker.feed(data.clone(), |_| {}) {
+            Ok(()) => true,
+            Err(err) => {
+                let side = if request { "request" } else { "response" };
+                let msg = format!("{side} {err} (limit max_message_bytes)");
+                self.metrics.limit("max_message_bytes");
+                self.reset_up(call, ErrorCode::Cancel);
+                self.reply_error(call, err.code(), &msg);
+                false
+            }
+        }
+    }
+
     fn call_on(&self, ep: EpKey, sid: StreamId) -> Option<CallKey> {
         self.eps.get(ep)?.streams.get(&sid).copied()
     }
@@ -527,6 +573,9 @@ impl Forwarder {
         now: Instant,
     ) {
         Metrics::inc(&self.metrics.streams_total);
+        if let Some(e) = self.eps.get_mut(ep) {
+            e.first_request_by = None;
+        }
         let head = match message::parse_request(&fields) {
             Ok(head) => head,
             Err(_) => {
@@ -647,6 +696,8 @@ impl Forwarder {
             resp_started: false,
             up_done: false,
             client_done: end_stream,
+            walk_req: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
+            walk_resp: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
         });
         Metrics::inc(&self.metrics.streams_active);
         if let Some(e) = self.eps.get_mut(ep) {
@@ -823,6 +874,13 @@ impl Forwarder {
             self.wake(ep);
             return;
         };
+        if !self.check_messages(call, &data, true) {
+            // The call was answered; the bytes were never queued: return their credit.
+            if let Some(e) = self.eps.get_mut(ep) {
+                e.h2.release_capacity(sid, data.len());
+            }
+            return;
+        }
         let c = self.calls.get_mut(call).expect("mapped call exists");
         queue_push(&mut c.to_up, data, &self.metrics);
         if end_stream {
@@ -975,11 +1033,17 @@ impl Forwarder {
             self.wake(ep);
             return;
         };
-        let c = self.calls.get_mut(call).expect("mapped call exists");
-        if !c.resp_started {
+        if !self.calls.get(call).is_some_and(|c| c.resp_started) {
             // DATA before HEADERS is a protocol error the codec reports; be safe anyway.
             return;
         }
+        if !self.check_messages(call, &data, false) {
+            if let Some(e) = self.eps.get_mut(ep) {
+                e.h2.release_capacity(sid, data.len());
+            }
+            return;
+        }
+        let c = self.calls.get_mut(call).expect("mapped call exists");
         queue_push(&mut c.to_down, data, &self.metrics);
         if end {
             c.to_down.end = true;
@@ -1313,13 +1377,17 @@ impl Forwarder {
         let calls = self.deadlines.peek().map(|Reverse((t, _))| *t);
         let conns = self.eps.keys().filter_map(|k| {
             let e = self.eps.get(k)?;
-            let idle = match (&e.side, self.plan.idle_timeout) {
-                (Side::Down { .. }, Some(idle)) if e.streams.is_empty() && !e.draining => {
-                    Some(e.last_active + idle)
-                }
-                _ => None,
+            let idle = match &e.side {
+                _ if !e.streams.is_empty() || e.draining => None,
+                Side::Down { .. } => self.plan.idle_timeout.map(|t| e.last_active + t),
+                Side::Up { origin } => self.plan.origins[*origin]
+                    .idle_timeout
+                    .map(|t| e.last_active + t),
             };
-            [e.h2.next_deadline(), idle].into_iter().flatten().min()
+            [e.h2.next_deadline(), idle, e.first_request_by]
+                .into_iter()
+                .flatten()
+                .min()
         });
         calls.into_iter().chain(conns).min()
     }
@@ -1349,13 +1417,30 @@ impl Forwarder {
                 self.wake(ep);
                 continue;
             }
-            if let (Side::Down { .. }, Some(idle)) = (&e.side, self.plan.idle_timeout) {
-                if e.streams.is_empty() && !e.draining && e.last_active + idle <= now {
-                    e.draining = true;
-                    let _ = e.h2.send_goaway(ErrorCode::NoError, b"");
-                    Metrics::inc(&self.metrics.connections_idle_closed);
-                    self.wake(ep);
+            if e.first_request_by.is_some_and(|t| t <= now) {
+                // header_timeout: a client that completes TLS but never asks for anything.
+                e.first_request_by = None;
+                e.draining = true;
+                let _ = e.h2.send_goaway(ErrorCode::NoError, b"header timeout");
+                self.metrics.limit("header_timeout");
+                self.wake(ep);
+                continue;
+            }
+            if !e.streams.is_empty() || e.draining {
+                continue;
+            }
+            let (idle, origin) = match &e.side {
+                Side::Down { .. } => (self.plan.idle_timeout, None),
+                Side::Up { origin } => (self.plan.origins[*origin].idle_timeout, Some(*origin)),
+            };
+            if idle.is_some_and(|idle| e.last_active + idle <= now) {
+                e.draining = true;
+                let _ = e.h2.send_goaway(ErrorCode::NoError, b"idle");
+                if let Some(origin) = origin {
+                    self.pools[origin].conns.retain(|&k| k != ep);
                 }
+                Metrics::inc(&self.metrics.connections_idle_closed);
+                self.wake(ep);
             }
         }
     }

@@ -71,6 +71,8 @@ pub struct ServerSpec {
     pub drain_timeout: Duration,
     /// Builds each shard's forwarding plan (routes are `!Send` per shard).
     pub make_plan: Arc<dyn Fn() -> Plan + Send + Sync>,
+    /// Plain-HTTP/1.1 metrics endpoint (`GET /metrics`, `GET /healthz`), served by shard 0.
+    pub admin: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for ServerSpec {
@@ -217,9 +219,11 @@ pub fn start(spec: ServerSpec) -> Result<ServerHandle, StartError> {
     let shard_spec = Arc::clone(&spec);
     let shards = ShardSet::start(spec.shards.clone(), move |ctx| {
         let spec = Arc::clone(&shard_spec);
+        let all = shard_blocks.clone();
         let block = Arc::clone(&shard_blocks[ctx.index.min(shard_blocks.len() - 1)]);
         let ready = ready_tx.clone();
-        async move { run_shard(spec, block, ready).await }
+        let admin_blocks = (ctx.index == 0).then_some(all);
+        async move { run_shard(spec, block, admin_blocks, ready).await }
     })
     .map_err(StartError::Runtime)?;
     for _ in 0..shards.cpus().len() {
@@ -246,6 +250,7 @@ pub fn start(spec: ServerSpec) -> Result<ServerHandle, StartError> {
 async fn run_shard(
     spec: Arc<ServerSpec>,
     block: Arc<ShardBlock>,
+    admin_blocks: Option<Vec<Arc<ShardBlock>>>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
     let metrics = Rc::new(Metrics::default());
@@ -271,6 +276,23 @@ async fn run_shard(
             })
             .await
         }));
+    }
+    if let (Some(addr), Some(blocks)) = (spec.admin, admin_blocks) {
+        match Listener::bind(addr, 64) {
+            Ok(listener) => {
+                let blocks = Rc::new(blocks);
+                accept_tasks.push(ringedge_rt::spawn(async move {
+                    ringedge_rt::serve(listener, ConnectionLimit::new(16), move |tcp, _| {
+                        admin::serve_one(tcp, Rc::clone(&blocks))
+                    })
+                    .await
+                }));
+            }
+            Err(e) => {
+                let _ = ready.send(Err(StartError::Bind(addr, e)));
+                return;
+            }
+        }
     }
     let _ = ready.send(Ok(()));
     drop(ready);
@@ -403,5 +425,60 @@ async fn control_loop(
             }
         });
         futures_lite::future::or(woken, ringedge_rt::sleep(wait)).await;
+    }
+}
+
+/// The admin endpoint: one request per connection, plain HTTP/1.1, no keep-alive.
+mod admin {
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ringedge_rt::{AsyncReadExt, AsyncWriteExt, TcpStream};
+
+    use super::ShardBlock;
+    use crate::metrics::Snapshot;
+
+    /// Requests larger than this are refused (431).
+    const MAX_REQUEST: usize = 8 * 1024;
+
+    pub(super) async fn serve_one(mut tcp: TcpStream, blocks: Rc<Vec<Arc<ShardBlock>>>) {
+        let mut buf = vec![0u8; MAX_REQUEST];
+        let mut len = 0;
+        let read = async {
+            while len < buf.len() {
+                match tcp.read(&mut buf[len..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => len += n,
+                }
+                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        };
+        if ringedge_rt::timeout(Duration::from_secs(5), read).await.is_err() {
+            return;
+        }
+        let head = &buf[..len];
+        let (status, body) = if head.len() == MAX_REQUEST {
+            ("431 Request Header Fields Too Large", String::new())
+        } else if head.starts_with(b"GET /metrics ") {
+            let mut total = Snapshot::default();
+            for b in blocks.iter() {
+                let s = b.counters.lock().unwrap_or_else(|p| p.into_inner());
+                total.merge(&s);
+            }
+            ("200 OK", total.to_prometheus())
+        } else if head.starts_with(b"GET /healthz ") {
+            ("200 OK", "ok\n".to_string())
+        } else {
+            ("404 Not Found", "try /metrics or /healthz\n".to_string())
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tcp.write_all(response.as_bytes()).await;
+        let _ = tcp.close().await;
     }
 }

@@ -14,7 +14,7 @@ use ringedge_codec::conn::ConnConfig;
 use ringedge_rt::{CpuSelection, ShardsConfig};
 use ringedge_tls::{CaSource, ClientTlsConfig, ClientTlsOptions, ServerTlsConfig, TlsError};
 
-use crate::config::{Config, H2Limits, HostPattern, OriginScheme, TlsVersion};
+use crate::config::{Config, GrpcLimits, H2Limits, HostPattern, OriginScheme, TlsVersion};
 use crate::forward::{OriginPlan, Plan};
 use crate::route::RouteTable;
 use crate::serve::{self, OriginSpec, ServerHandle, ServerSpec, StartError};
@@ -63,11 +63,16 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 /// The codec's connection settings from the `[limits.h2]` section (same names, same meaning).
-pub fn conn_config(h2: &H2Limits) -> ConnConfig {
+///
+/// The edge holds at most one receive window of bytes per stream and per connection (credit
+/// returns only when the other side accepted the bytes), so `[limits.grpc]`'s
+/// `max_stream_buffer_bytes` and `max_connection_buffer_bytes` are enforced by advertising
+/// windows no larger than them.
+pub fn conn_config(h2: &H2Limits, grpc: &GrpcLimits) -> ConnConfig {
     ConnConfig {
         max_concurrent_streams: h2.max_concurrent_streams,
-        initial_stream_window: h2.initial_stream_window,
-        connection_window: h2.connection_window,
+        initial_stream_window: h2.initial_stream_window.min(grpc.max_stream_buffer_bytes),
+        connection_window: h2.connection_window.min(grpc.max_connection_buffer_bytes),
         max_frame_size: h2.max_frame_size,
         max_header_list_size: h2.max_header_list_size,
         header_table_size: h2.header_table_size,
@@ -157,7 +162,7 @@ pub fn build_spec(config: &Config) -> Result<ServerSpec, RunError> {
     };
     let plan_config = config.clone();
     let make_plan = Arc::new(move || make_plan(&plan_config));
-    let h2 = conn_config(&config.limits.h2);
+    let h2 = conn_config(&config.limits.h2, &config.limits.grpc);
     Ok(ServerSpec {
         listen: config.server.listen.clone(),
         shards,
@@ -170,6 +175,7 @@ pub fn build_spec(config: &Config) -> Result<ServerSpec, RunError> {
         origins,
         drain_timeout: config.server.drain_timeout,
         make_plan,
+        admin: config.admin.listen,
     })
 }
 
@@ -187,6 +193,7 @@ fn make_plan(config: &Config) -> Plan {
                 },
                 max_connections: o.max_connections as usize,
                 max_streams_per_connection: o.max_streams_per_connection.unwrap_or(0),
+                idle_timeout: (!o.idle_timeout.is_zero()).then_some(o.idle_timeout),
             })
             .collect(),
         host_names: config
@@ -203,6 +210,9 @@ fn make_plan(config: &Config) -> Plan {
         routes: RouteTable::new(config),
         retry_buffer_bytes: RETRY_BUFFER_BYTES,
         idle_timeout: (!config.server.idle_timeout.is_zero()).then_some(config.server.idle_timeout),
+        header_timeout: (!config.server.header_timeout.is_zero())
+            .then_some(config.server.header_timeout),
+        max_message_bytes: config.limits.grpc.max_message_bytes,
     }
 }
 

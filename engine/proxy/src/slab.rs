@@ -96,11 +96,6 @@ impl<T> Slab<T> {
         self.len
     }
 
-    /// Whether no value is stored.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Keys of every stored value.
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
