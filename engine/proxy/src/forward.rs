@@ -734,8 +734,6 @@ impl Forwarder {
             if let Some(e) = self.eps.get_mut(ep) {
                 let refs: Vec<FieldRef<'_>> = fields.iter().map(grpc_field_ref).collect();
                 let _ = e.h2.send_headers(sid, &refs, true);
-                // RFC 9113 §8.1: the response is complete; ask the client to stop sending.
-                let _ = e.h2.send_reset(sid, ErrorCode::NoError);
             }
             self.wake(ep);
         } else {
@@ -752,7 +750,6 @@ impl Forwarder {
                 sensitive: false,
             }];
             let _ = e.h2.send_headers(sid, &fields, true);
-            let _ = e.h2.send_reset(sid, ErrorCode::NoError);
         }
         self.wake(ep);
     }
@@ -1127,8 +1124,14 @@ impl Forwarder {
         }
     }
 
-    /// The response reached the client in full: end the call. A client still sending is asked
-    /// to stop with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), the origin stream likewise cancelled.
+    /// The response reached the client in full: end the call, cancelling the origin stream if
+    /// its request side is still open.
+    ///
+    /// The edge does not follow a complete response with RST_STREAM(NO_ERROR) to a client still
+    /// sending (RFC 9113 §8.1 allows it, does not require it): the `h2` crate's client — inside
+    /// tonic and hyper — fails the whole response when that reset arrives before it has read
+    /// the response. Whatever the client still sends on the stream is dropped with its credit
+    /// returned, and the stream closes when the client ends it.
     fn complete_if_done(&mut self, call: CallKey) {
         let Some(c) = self.calls.get(call) else {
             return;
@@ -1136,14 +1139,7 @@ impl Forwarder {
         if !c.to_down.end_sent {
             return;
         }
-        let (down, dsid, client_done) = (c.down, c.down_sid, c.client_done);
         let up_open = c.up.is_some() && !(c.to_up.end_sent && c.up_done);
-        if !client_done {
-            if let Some(d) = self.eps.get_mut(down) {
-                let _ = d.h2.send_reset(dsid, ErrorCode::NoError);
-            }
-            self.wake(down);
-        }
         self.finish_call(call, up_open.then_some(ErrorCode::Cancel));
     }
 
@@ -1313,8 +1309,7 @@ impl Forwarder {
         let Some(c) = self.calls.get(call) else {
             return;
         };
-        let (down, dsid, started, client_done) =
-            (c.down, c.down_sid, c.resp_started, c.client_done);
+        let (down, dsid, started) = (c.down, c.down_sid, c.resp_started);
         self.metrics.edge_status(code.as_u32());
         if let Some(d) = self.eps.get_mut(down) {
             if started {
@@ -1325,9 +1320,6 @@ impl Forwarder {
                 let fields = grpc::trailers_only(code, msg, &[]);
                 let refs: Vec<FieldRef<'_>> = fields.iter().map(grpc_field_ref).collect();
                 let _ = d.h2.send_headers(dsid, &refs, true);
-            }
-            if !client_done {
-                let _ = d.h2.send_reset(dsid, ErrorCode::NoError);
             }
         }
         self.wake(down);
