@@ -872,4 +872,41 @@ mod tests {
             other => panic!("not merge: {other:?}"),
         }
     }
+
+    /// Deterministic garbage and truncations never panic the hand-written parsers.
+    #[test]
+    fn parsers_never_panic() {
+        let seeds = [
+            "https://[::1]:443/a.B/C",
+            "h2c://host:50051/pkg.Service/Method",
+            "x-trace-id: abc\u{7f}",
+            "1.5µs",
+            "10ms",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet: Vec<char> = "h2c:/[]0123456789.:µs msAZ-_ \t\u{0}é".chars().collect();
+        let mut inputs: Vec<String> = Vec::new();
+        for s in seeds {
+            for (i, _) in s.char_indices() {
+                inputs.push(s[..i].to_owned());
+                inputs.push(s[i..].to_owned());
+            }
+        }
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let s: String = (0..len)
+                .map(|k| alphabet[((x >> (k % 8 * 8)) as usize + k) % alphabet.len()])
+                .collect();
+            inputs.push(format!("h2c://{s}"));
+            inputs.push(s);
+        }
+        for s in &inputs {
+            let _ = parse_url(s);
+            let _ = parse_metadata(s);
+            let _ = parse_duration(s);
+        }
+    }
 }
