@@ -231,6 +231,12 @@ pub struct MergeArgs {
     /// Write the SVG plot here.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Merge only intervals with this tag (default: all intervals, tagged or not).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Unit of the values in the logs (ours are us; jHiccup and many Java tools log ns).
+    #[arg(long, value_enum, default_value_t = crate::merge::ValueUnit::Us)]
+    pub unit: crate::merge::ValueUnit,
 }
 
 /// A flag whose value makes no sense.
