@@ -56,6 +56,15 @@
 //! dropped and the origin answers CANCELLED "Timeout expired" when it fires),
 //! so for a test of the edge's own DEADLINE_EXCEEDED prefer
 //! [`RawMode::Hang`], which never answers and records the RST_STREAM it gets.
+//!
+//! Early trailers: the `h2` 0.4.20 client (inside tonic/hyper) fails a
+//! response with `Reset(NO_ERROR)` (tonic: INTERNAL "h2 protocol error") when
+//! the RST_STREAM(NO_ERROR) arrives before the application polled the
+//! response, although the HEADERS and trailers came first. So a tonic client
+//! sees the origin's status only if the RST_STREAM reaches it a little after
+//! the trailers; [`RawMode::EarlyTrailersThenReset`]'s `reset_after` sets the
+//! origin's pause (zero is the hard case for the edge's own codec; an edge
+//! that forwards the reset to a tonic client at once will trip this peer).
 
 pub mod client;
 pub mod origin;

@@ -44,8 +44,8 @@ pub struct OriginOpts {
     pub tls: Option<LeafCert>,
     /// Address to bind; port 0 picks a free port.
     pub bind: SocketAddr,
-    /// SETTINGS_MAX_CONCURRENT_STREAMS the origin advertises; `None` keeps
-    /// tonic/hyper's default (hyper 1.x: 200).
+    /// SETTINGS_MAX_CONCURRENT_STREAMS the origin advertises; `None` = tonic's
+    /// default, which advertises no limit (tonic passes `None` to hyper).
     pub max_concurrent_streams: Option<u32>,
     /// Largest message the services encode or decode.
     pub max_message_size: usize,

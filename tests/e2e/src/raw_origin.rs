@@ -305,8 +305,9 @@ async fn serve_h2<IO>(
     }
 }
 
-fn grpc_head(status_and_message: Option<(i32, &str)>, end: bool) -> http::Response<()> {
-    let _ = end;
+/// A gRPC response head; with `Some((code, message))` it is a Trailers-Only
+/// head (the caller sends it with END_STREAM).
+fn grpc_head(status_and_message: Option<(i32, &str)>) -> http::Response<()> {
     let mut b = http::Response::builder()
         .status(200)
         .header("content-type", "application/grpc");
@@ -344,7 +345,7 @@ async fn handle_stream(
             reset_after,
         } => {
             let body_open = !req.body().is_end_stream();
-            let mut send = respond.send_response(grpc_head(None, false), false)?;
+            let mut send = respond.send_response(grpc_head(None), false)?;
             send.send_trailers(grpc_trailers(status, &message))?;
             if body_open {
                 shared.update(|r| r.early_trailers_before_body_end += 1);
@@ -358,7 +359,7 @@ async fn handle_stream(
             Ok(())
         }
         RawMode::TrailersOnly { status, message } => {
-            respond.send_response(grpc_head(Some((status, &message)), true), true)?;
+            respond.send_response(grpc_head(Some((status, &message))), true)?;
             Ok(())
         }
         RawMode::RefuseStreams { streams } if index < streams => {
@@ -423,12 +424,12 @@ async fn echo(
     }
     if bad {
         respond.send_response(
-            grpc_head(Some((13, "raw origin: undecodable request")), true),
+            grpc_head(Some((13, "raw origin: undecodable request"))),
             true,
         )?;
         return Ok(());
     }
-    let mut send = respond.send_response(grpc_head(None, false), false)?;
+    let mut send = respond.send_response(grpc_head(None), false)?;
     if !out.is_empty() {
         send.send_data(out.freeze(), false)?;
     }

@@ -444,3 +444,52 @@ fn grpc_timeout_parser() {
     assert_eq!(e2e::parse_grpc_timeout("10x"), None);
     assert_eq!(e2e::parse_grpc_timeout("-1S"), None);
 }
+
+/// 1,000 concurrent delayed unary calls over two connections, and a
+/// SETTINGS_MAX_CONCURRENT_STREAMS limit the origin advertises.
+#[test]
+fn many_concurrent_calls_and_stream_limit() {
+    let mut opts = OriginOpts::h2c();
+    opts.max_concurrent_streams = Some(100);
+    let origin = TestOrigin::start(opts);
+    e2e::run(async {
+        let chans = [
+            e2e::connect(origin.addr(), None).await.unwrap(),
+            e2e::connect(origin.addr(), None).await.unwrap(),
+        ];
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..1000u32 {
+            let mut c = e2e::echo_client(chans[(i % 2) as usize].clone());
+            tasks.spawn(async move {
+                let b = pb::Behavior {
+                    delay_ms: 20,
+                    ..Default::default()
+                };
+                let r = c.unary(req(i.to_be_bytes().to_vec(), b)).await.unwrap();
+                assert_eq!(r.into_inner().payload, i.to_be_bytes());
+            });
+        }
+        let mut done = 0;
+        while let Some(r) =
+            e2e::bounded_for("1000 calls", Duration::from_secs(60), tasks.join_next()).await
+        {
+            r.unwrap();
+            done += 1;
+        }
+        assert_eq!(done, 1000);
+        let c = origin.counts();
+        assert_eq!((c.started, c.finished, c.cancelled), (1000, 1000, 0));
+        assert_eq!(origin.connections(), 2);
+
+        // The advertised limit is visible to a raw h2 client.
+        let cl = e2e::raw_h2c(origin.addr()).await.unwrap();
+        let mut send = e2e::bounded("ready", cl.send.ready()).await.unwrap();
+        let (resp, _) = send
+            .send_request(e2e::grpc_request("o", "/x/y", &[]), true)
+            .unwrap();
+        // Once the answer is in, the origin's SETTINGS were read.
+        let resp = e2e::bounded("unknown method", resp).await.unwrap();
+        assert_eq!(resp.headers().get("grpc-status").unwrap(), "12");
+        assert_eq!(send.current_max_send_streams(), 100);
+    });
+}
