@@ -226,6 +226,8 @@ async fn accept_loop(l: tokio::net::TcpListener, kind: Kind, shared: Arc<Shared>
     let mut conn_index: u64 = 0;
     loop {
         let Ok((sock, _)) = l.accept().await else {
+            // E.g. EMFILE: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let _ = sock.set_nodelay(true);
