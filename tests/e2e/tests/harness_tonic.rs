@@ -493,3 +493,43 @@ fn many_concurrent_calls_and_stream_limit() {
         assert_eq!(send.current_max_send_streams(), 100);
     });
 }
+
+/// The raw h2 TLS client against the tonic origin: custom headers and
+/// `:authority` are recorded, and its RST_STREAM(CANCEL) is observed as a
+/// cancellation.
+#[test]
+fn raw_tls_client_headers_and_reset() {
+    let s = setup(true);
+    e2e::run(async {
+        let mut cl = e2e::raw_h2_tls(s.origin.addr(), &s._pki, "origin.test")
+            .await
+            .expect("raw TLS h2 client");
+        let head = e2e::grpc_request(
+            "origin.test:443",
+            "/ringedge.test.Echo/Unary",
+            &[("x-forwarded-for", "192.0.2.7"), ("grpc-timeout", "30S")],
+        );
+        let hang = req(
+            vec![],
+            pb::Behavior {
+                hang: true,
+                ..Default::default()
+            },
+        );
+        let (_resp, mut body) = cl.send.send_request(head, false).unwrap();
+        body.send_data(e2e::encode_grpc(&hang), true).unwrap();
+        assert!(s.origin.wait_requests(1, WAIT).await);
+        let seen = s.origin.last_request().unwrap();
+        assert_eq!(seen.authority.as_deref(), Some("origin.test:443"));
+        assert_eq!(seen.header("x-forwarded-for"), Some("192.0.2.7"));
+        assert_eq!(seen.grpc_timeout(), Some(Duration::from_secs(30)));
+        let rec = s.origin.recorder();
+        assert!(rec.wait_counts(WAIT, |c| c.started == 1).await);
+        body.send_reset(h2::Reason::CANCEL);
+        assert!(
+            s.origin.wait_cancelled(1, WAIT).await,
+            "RST_STREAM not observed"
+        );
+        assert_eq!(s.origin.counts().finished, 0);
+    });
+}
