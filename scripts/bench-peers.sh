@@ -196,5 +196,5 @@ CLK_TCK=$(getconf CLK_TCK)
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$CLK_TCK" \
     "rounds=$ROUNDS duration=${DURATION}s rate=$RATE conns=$CONNS streams=$STREAMS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
     "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "results: $OUT/results.md"
+echo "results: $OUT/results.md (plot: $OUT/throughput.svg)"
 cat "$OUT/results.md"
