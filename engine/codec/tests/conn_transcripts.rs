@@ -326,8 +326,10 @@ fn client_preface_enable_push_zero() {
 #[test]
 fn client_rejects_enable_push_one_and_push_promise() {
     let mut p = Peer::client(ConnConfig::default());
-    let mut st = Settings::default();
-    st.enable_push = Some(1);
+    let st = Settings {
+        enable_push: Some(1),
+        ..Default::default()
+    };
     let r = p.send(&[Frame::Settings {
         ack: false,
         settings: st,
@@ -1172,8 +1174,10 @@ fn initial_window_size_changes_apply_to_open_streams() {
         Ok(60_000)
     );
     // Shrink: window goes negative (§6.9.2), nothing may be sent.
-    let mut st = Settings::default();
-    st.initial_window_size = Some(10_000);
+    let mut st = Settings {
+        initial_window_size: Some(10_000),
+        ..Default::default()
+    };
     p.send(&[Frame::Settings {
         ack: false,
         settings: st,
@@ -1245,9 +1249,11 @@ fn window_update_zero() {
 #[test]
 fn peer_max_frame_size_and_header_table_size_apply() {
     let mut p = Peer::server(ConnConfig::default());
-    let mut st = Settings::default();
-    st.max_frame_size = Some(40_000);
-    st.header_table_size = Some(0);
+    let st = Settings {
+        max_frame_size: Some(40_000),
+        header_table_size: Some(0),
+        ..Default::default()
+    };
     p.send(&[
         Frame::Settings {
             ack: false,
@@ -1476,8 +1482,10 @@ fn client_informational_response_trailers() {
 #[test]
 fn client_open_stream_limits() {
     let mut p = Peer::client(ConnConfig::default());
-    let mut st = Settings::default();
-    st.max_concurrent_streams = Some(2);
+    let st = Settings {
+        max_concurrent_streams: Some(2),
+        ..Default::default()
+    };
     p.send(&[Frame::Settings {
         ack: false,
         settings: st,
