@@ -36,6 +36,7 @@ proptest! {
         };
         let now = Instant::now();
         let mut conn = Connection::new(Role::Server, cfg, now);
+        let stream_window = conn.config().initial_stream_window;
         let mut input = BytesMut::from(&PREFACE[..]);
         encode_settings(&mut input, &[]);
         let mut enc = Encoder::new();
