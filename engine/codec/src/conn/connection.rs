@@ -3,11 +3,11 @@
 use super::config::ConnConfig;
 use super::event::*;
 use super::output::OutQueue;
-use super::stream::{Closed, RemoteHeaders, State, Stream};
+use super::stream::{Closed, IdHashBuilder, IdMap, RemoteHeaders, State, Stream};
 use crate::frame::*;
 use crate::hpack::{Decoder, Encoder, FieldRef, HeaderField, HpackError};
 use bytes::{Buf, Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The client connection preface (RFC 9113 §3.4).
@@ -63,8 +63,8 @@ pub struct Connection {
     state: ConnState,
     out: OutQueue,
     events: VecDeque<Event>,
-    streams: HashMap<u32, Stream>,
-    closed: HashMap<u32, Closed>,
+    streams: IdMap<Stream>,
+    closed: IdMap<Closed>,
     closed_order: VecDeque<u32>,
     /// Next id we open (client role: odd).
     next_local_id: u32,
@@ -121,8 +121,8 @@ impl Connection {
             },
             out: OutQueue::default(),
             events: VecDeque::new(),
-            streams: HashMap::new(),
-            closed: HashMap::new(),
+            streams: IdMap::with_hasher(IdHashBuilder::new()),
+            closed: IdMap::with_hasher(IdHashBuilder::new()),
             closed_order: VecDeque::new(),
             next_local_id: match role {
                 Role::Client => 1,
