@@ -326,8 +326,10 @@ fn client_preface_enable_push_zero() {
 #[test]
 fn client_rejects_enable_push_one_and_push_promise() {
     let mut p = Peer::client(ConnConfig::default());
-    let mut st = Settings::default();
-    st.enable_push = Some(1);
+    let st = Settings {
+        enable_push: Some(1),
+        ..Default::default()
+    };
     let r = p.send(&[Frame::Settings {
         ack: false,
         settings: st,
@@ -983,31 +985,48 @@ fn limit_pending_output() {
 #[test]
 fn receive_window_needs_explicit_release() {
     let cfg = ConnConfig {
-        initial_stream_window: 1000,
-        connection_window: 100_000,
+        initial_stream_window: 65_535,
+        connection_window: 1_000_000,
         ..Default::default()
     };
     let mut p = Peer::server(cfg);
     p.open(1, false);
-    p.send(&[data(1, 400, false), data(1, 400, false)]).unwrap();
+    let five: Vec<Frame> = (0..5).map(|_| data(1, 8000, false)).collect();
+    p.send(&five).unwrap();
     assert!(p.frames().is_empty(), "no automatic refill");
-    p.conn.release_capacity(s(1), 400);
+    p.conn.release_capacity(s(1), 30_000);
     assert!(p.frames().is_empty(), "below half a window owed");
-    p.conn.release_capacity(s(1), 400);
+    p.conn.release_capacity(s(1), 10_000);
     assert_eq!(
         p.frames(),
         vec![Frame::WindowUpdate {
             stream_id: s(1),
-            increment: 800
+            increment: 40_000
         }]
     );
     // Over-release is clamped.
-    p.conn.release_capacity(s(1), 10_000);
+    p.conn.release_capacity(s(1), 100_000);
     p.conn.check_invariants().unwrap();
-    // Exceeding the stream window: stream error FLOW_CONTROL_ERROR.
-    p.send(&[data(1, 1000, false)]).unwrap();
+    // Exactly the window is fine; one byte more is a stream error FLOW_CONTROL_ERROR.
+    p.send(&[
+        data(1, 16_384, false),
+        data(1, 16_384, false),
+        data(1, 16_384, false),
+        data(1, 16_383, false),
+    ])
+    .unwrap();
+    assert!(p.rst().is_empty());
     p.send(&[data(1, 1, false)]).unwrap();
     assert_eq!(p.rst(), vec![(1, ErrorCode::FlowControlError)]);
+}
+
+#[test]
+fn small_initial_window_is_raised_to_the_default() {
+    let p = Peer::server(ConnConfig {
+        initial_stream_window: 1000,
+        ..Default::default()
+    });
+    assert_eq!(p.conn.config().initial_stream_window, 65_535);
 }
 
 #[test]
@@ -1034,31 +1053,51 @@ fn connection_window_exceeded_is_connection_error() {
 #[test]
 fn padding_is_released_automatically() {
     let cfg = ConnConfig {
-        initial_stream_window: 1000,
+        initial_stream_window: 65_535,
         connection_window: 65_535,
         ..Default::default()
     };
     let mut p = Peer::server(cfg);
     p.open(1, false);
     let mut b = BytesMut::new();
-    encode_data_padded(&mut b, s(1), &[1; 10], 200, false);
-    encode_data_padded(&mut b, s(1), &[1; 10], 200, false);
+    for _ in 0..3 {
+        encode_data_padded(&mut b, s(1), &[1; 10], 200, false);
+    }
+    p.feed(b).unwrap();
+    assert!(
+        p.frames().is_empty(),
+        "603 padding bytes owed: below the threshold"
+    );
+    let mut b = BytesMut::new();
+    for _ in 0..160 {
+        encode_data_padded(&mut b, s(1), &[1; 10], 200, false);
+    }
+    p.feed(b).unwrap();
+    // 163 × 201 = 32763 padding bytes < 32767 owed: still nothing; one more frame crosses it.
+    assert!(p.frames().is_empty());
+    let mut b = BytesMut::new();
     encode_data_padded(&mut b, s(1), &[1; 10], 200, false);
     p.feed(b).unwrap();
-    // 3 × 201 padding bytes released ⇒ ≥ 500 owed ⇒ stream WINDOW_UPDATE of the padding only.
+    // Only padding is credited back (the 1640 data bytes are still held by the caller).
     assert_eq!(
         p.frames(),
-        vec![Frame::WindowUpdate {
-            stream_id: s(1),
-            increment: 603
-        }]
+        vec![
+            Frame::WindowUpdate {
+                stream_id: s(0),
+                increment: 164 * 201
+            },
+            Frame::WindowUpdate {
+                stream_id: s(1),
+                increment: 164 * 201
+            }
+        ]
     );
     let ev = p.events();
     let datas: Vec<&Event> = ev
         .iter()
         .filter(|e| matches!(e, Event::Data { .. }))
         .collect();
-    assert_eq!(datas.len(), 3);
+    assert_eq!(datas.len(), 164);
     assert!(datas
         .iter()
         .all(|e| matches!(e, Event::Data { data, flow_len: 211, .. } if data.len() == 10)));
@@ -1172,8 +1211,10 @@ fn initial_window_size_changes_apply_to_open_streams() {
         Ok(60_000)
     );
     // Shrink: window goes negative (§6.9.2), nothing may be sent.
-    let mut st = Settings::default();
-    st.initial_window_size = Some(10_000);
+    let mut st = Settings {
+        initial_window_size: Some(10_000),
+        ..Default::default()
+    };
     p.send(&[Frame::Settings {
         ack: false,
         settings: st,
@@ -1245,9 +1286,11 @@ fn window_update_zero() {
 #[test]
 fn peer_max_frame_size_and_header_table_size_apply() {
     let mut p = Peer::server(ConnConfig::default());
-    let mut st = Settings::default();
-    st.max_frame_size = Some(40_000);
-    st.header_table_size = Some(0);
+    let st = Settings {
+        max_frame_size: Some(40_000),
+        header_table_size: Some(0),
+        ..Default::default()
+    };
     p.send(&[
         Frame::Settings {
             ack: false,
@@ -1476,8 +1519,10 @@ fn client_informational_response_trailers() {
 #[test]
 fn client_open_stream_limits() {
     let mut p = Peer::client(ConnConfig::default());
-    let mut st = Settings::default();
-    st.max_concurrent_streams = Some(2);
+    let st = Settings {
+        max_concurrent_streams: Some(2),
+        ..Default::default()
+    };
     p.send(&[Frame::Settings {
         ack: false,
         settings: st,

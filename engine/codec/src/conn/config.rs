@@ -7,7 +7,9 @@ pub struct ConnConfig {
     /// SETTINGS_MAX_CONCURRENT_STREAMS we advertise and enforce (streams beyond it are refused
     /// with RST_STREAM(REFUSED_STREAM)). Default 256.
     pub max_concurrent_streams: u32,
-    /// Our SETTINGS_INITIAL_WINDOW_SIZE: receive window per stream. Default 262144.
+    /// Our SETTINGS_INITIAL_WINDOW_SIZE: receive window per stream. Default 262144. Values below
+    /// 65535 are raised to 65535: a client may spend the default window before it has seen our
+    /// SETTINGS (RFC 9113 §3.4, §6.9.2), and we must not punish that.
     pub initial_stream_window: u32,
     /// Our connection-level receive window (raised from 65535 by WINDOW_UPDATE on stream 0 after
     /// the preface). Default 1048576.
@@ -78,13 +80,13 @@ impl Default for ConnConfig {
 }
 
 impl ConnConfig {
-    /// Clamps values the protocol cannot carry into range (windows ≤ 2^31-1, max frame size
-    /// 16384..=16777215, connection window ≥ 65535).
+    /// Clamps values into what the protocol can carry (windows 65535..=2^31-1, max frame size
+    /// 16384..=16777215). [`super::Connection::new`] applies it.
     pub fn normalized(mut self) -> Self {
         use crate::frame::{
             DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, MAX_MAX_FRAME_SIZE, MAX_WINDOW,
         };
-        self.initial_stream_window = self.initial_stream_window.min(MAX_WINDOW);
+        self.initial_stream_window = self.initial_stream_window.clamp(DEFAULT_WINDOW, MAX_WINDOW);
         self.connection_window = self.connection_window.clamp(DEFAULT_WINDOW, MAX_WINDOW);
         self.max_frame_size = self
             .max_frame_size

@@ -3,11 +3,11 @@
 use super::config::ConnConfig;
 use super::event::*;
 use super::output::OutQueue;
-use super::stream::{Closed, RemoteHeaders, State, Stream};
+use super::stream::{Closed, IdHashBuilder, IdMap, RemoteHeaders, State, Stream};
 use crate::frame::*;
 use crate::hpack::{Decoder, Encoder, FieldRef, HeaderField, HpackError};
 use bytes::{Buf, Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The client connection preface (RFC 9113 §3.4).
@@ -63,13 +63,15 @@ pub struct Connection {
     state: ConnState,
     out: OutQueue,
     events: VecDeque<Event>,
-    streams: HashMap<u32, Stream>,
-    closed: HashMap<u32, Closed>,
+    streams: IdMap<Stream>,
+    closed: IdMap<Closed>,
     closed_order: VecDeque<u32>,
     /// Next id we open (client role: odd).
     next_local_id: u32,
-    /// Highest stream id the peer opened.
+    /// Highest peer stream we accepted for processing (GOAWAY's last-stream-id, §6.8).
     last_peer_id: u32,
+    /// Highest stream id the peer used at all (streams at or below are not idle, §5.1.1).
+    highest_peer_id: u32,
     active_remote: u32,
     active_local: u32,
     goaway_sent: Option<StreamId>,
@@ -119,14 +121,15 @@ impl Connection {
             },
             out: OutQueue::default(),
             events: VecDeque::new(),
-            streams: HashMap::new(),
-            closed: HashMap::new(),
+            streams: IdMap::with_hasher(IdHashBuilder::new()),
+            closed: IdMap::with_hasher(IdHashBuilder::new()),
             closed_order: VecDeque::new(),
             next_local_id: match role {
                 Role::Client => 1,
                 Role::Server => 2,
             },
             last_peer_id: 0,
+            highest_peer_id: 0,
             active_remote: 0,
             active_local: 0,
             goaway_sent: None,
@@ -499,7 +502,7 @@ impl Connection {
         let peer_initiates_odd = self.role == Role::Server;
         if v.is_multiple_of(2) != peer_initiates_odd {
             // Parity of the peer's streams.
-            v > self.last_peer_id
+            v > self.highest_peer_id
         } else {
             v >= self.next_local_id
         }
@@ -788,8 +791,11 @@ impl Connection {
             if id.get().is_multiple_of(2) {
                 return Err(ConnError::Protocol("client opened an even stream id"));
             }
+            self.highest_peer_id = id.get();
             if self.goaway_sent.is_some() {
-                // §6.8: streams above our GOAWAY's last-stream-id are ignored.
+                // §6.8: streams above our GOAWAY's last-stream-id are ignored, and so are
+                // their later frames.
+                self.remember_closed(id.get(), Closed::LocalReset);
                 return Ok(());
             }
             self.last_peer_id = id.get();

@@ -33,6 +33,53 @@
 //! connection's closed-stream list (with how they closed), so in-flight frames can be judged.
 
 use crate::frame::StreamId;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+/// Hasher for stream-id keys: a multiply-xorshift of the id mixed with a per-connection secret
+/// seed (from std's randomly keyed `RandomState`). Much cheaper than SipHash for one `u32`; the
+/// secret seed and the bounded number of live keys (open + remembered closed streams) keep a
+/// peer from building long collision chains.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdHashBuilder(u64);
+
+impl IdHashBuilder {
+    pub(crate) fn new() -> Self {
+        IdHashBuilder(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+}
+
+impl BuildHasher for IdHashBuilder {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+/// See [`IdHashBuilder`].
+#[derive(Debug)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 32;
+        x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        x ^= x >> 32;
+        x
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0 ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Map keyed by stream id.
+pub(crate) type IdMap<V> = HashMap<u32, V, IdHashBuilder>;
 
 /// §5.1 states of a stored (non-idle, non-closed) stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -76,6 +76,11 @@ impl Decoder {
         self.table.len()
     }
 
+    /// Dynamic table entries, newest (HPACK index 62) first.
+    pub fn table_entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.iter().map(|e| (&e.name[..], &e.value[..]))
+    }
+
     /// Decode one complete header block, handing fields to `sink` in order.
     ///
     /// If the list exceeds the max header list size, the decoder STILL decodes the whole block

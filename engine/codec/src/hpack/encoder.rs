@@ -38,6 +38,8 @@ pub struct Encoder {
     table: DynamicTable,
     /// Pending size change to signal: (smallest size since the last block, final size).
     pending: Option<(usize, usize)>,
+    /// Huffman-code strings when shorter (default) or never.
+    huffman: bool,
     /// Reused buffer for Huffman output.
     scratch: Vec<u8>,
 }
@@ -96,6 +98,7 @@ impl Encoder {
         Encoder {
             table: DynamicTable::new(4096),
             pending: None,
+            huffman: true,
             scratch: Vec::new(),
         }
     }
@@ -107,6 +110,12 @@ impl Encoder {
             None => (eff, eff),
             Some((min, _)) => (min.min(eff), eff),
         });
+    }
+
+    /// Whether strings are Huffman-coded when that is shorter (the default, `true`) or always
+    /// sent as plain octets (`false`; for tests and for peers that decode Huffman slowly).
+    pub fn set_use_huffman(&mut self, on: bool) {
+        self.huffman = on;
     }
 
     /// Current dynamic table size in bytes (§4.1 accounting).
@@ -122,6 +131,11 @@ impl Encoder {
     /// Number of entries in the dynamic table.
     pub fn table_len(&self) -> usize {
         self.table.len()
+    }
+
+    /// Dynamic table entries, newest (HPACK index 62) first.
+    pub fn table_entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.iter().map(|e| (&e.name[..], &e.value[..]))
     }
 
     /// Encodes one header block into `dst`.
@@ -207,7 +221,11 @@ impl Encoder {
     /// A string literal (§5.2), Huffman-coded when strictly shorter.
     #[inline]
     fn string(&mut self, s: &[u8], dst: &mut BytesMut) {
-        let hlen = huffman::encoded_len(s);
+        let hlen = if self.huffman {
+            huffman::encoded_len(s)
+        } else {
+            usize::MAX
+        };
         if hlen < s.len() {
             integer::encode(hlen, 7, 0x80, dst);
             self.scratch.clear();

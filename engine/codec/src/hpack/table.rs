@@ -295,7 +295,7 @@ mod tests {
             let f = static_find(name, value);
             assert_eq!(f.full, Some(i + 1), "{:?}", String::from_utf8_lossy(name));
             let (first, last) = static_name_range(name).unwrap();
-            assert!(first <= i + 1 && i + 1 <= last);
+            assert!((first..=last).contains(&(i + 1)));
             assert_eq!(STATIC[first - 1].0, *name);
         }
         assert_eq!(static_find(b"x-unknown", b""), Found::default());

@@ -1,0 +1,141 @@
+//! HPACK property tests: encoder→decoder round trips (with table size changes), Huffman and
+//! integer round trips, and a decoder that never panics on arbitrary input.
+
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+use ringedge_codec::hpack::{
+    huffman, integer, Decoder, Encoder, FieldRef, HeaderField, HpackError,
+};
+
+/// Names drawn from a small pool (so the dynamic table gets hits) or arbitrary bytes.
+fn name() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::sample::select(vec![
+            &b":path"[..],
+            b":authority",
+            b":method",
+            b"content-type",
+            b"user-agent",
+            b"te",
+            b"grpc-timeout",
+            b"authorization",
+            b"cookie",
+            b"x-custom",
+            b"accept-encoding",
+        ])
+        .prop_map(|s| s.to_vec()),
+        prop::collection::vec(any::<u8>(), 0..20),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::sample::select(vec![
+            &b""[..],
+            b"GET",
+            b"/",
+            b"application/grpc",
+            b"trailers",
+            b"gzip, deflate"
+        ])
+        .prop_map(|s| s.to_vec()),
+        prop::collection::vec(any::<u8>(), 0..40),
+        "[a-z0-9/._-]{0,60}".prop_map(|s| s.into_bytes()),
+        prop::collection::vec(any::<u8>(), 200..1500),
+    ]
+}
+
+type Block = Vec<(Vec<u8>, Vec<u8>, bool)>;
+
+fn blocks() -> impl Strategy<Value = Vec<(Option<Vec<usize>>, Block)>> {
+    let block = prop::collection::vec((name(), value(), any::<bool>()), 0..12);
+    let sizes = prop::option::weighted(0.2, prop::collection::vec(0usize..5000, 1..3));
+    prop::collection::vec((sizes, block), 1..8)
+}
+
+fn is_sensitive(name: &[u8], flag: bool) -> bool {
+    flag || matches!(
+        name,
+        b"authorization" | b"proxy-authorization" | b"cookie" | b"set-cookie"
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn encode_decode_round_trip(seq in blocks(), huff in any::<bool>()) {
+        let mut enc = Encoder::new();
+        enc.set_use_huffman(huff);
+        let mut dec = Decoder::new(4096);
+        dec.set_max_header_list_size(usize::MAX);
+        for (sizes, block) in &seq {
+            if let Some(sizes) = sizes {
+                for &s in sizes {
+                    enc.set_max_table_size(s);
+                }
+            }
+            let mut buf = BytesMut::new();
+            enc.encode(block.iter().map(|(n, v, s)| FieldRef { name: n, value: v, sensitive: *s }), &mut buf);
+            let mut got = Vec::new();
+            dec.decode(&buf.freeze(), &mut |f: HeaderField| got.push(f)).unwrap();
+            prop_assert_eq!(got.len(), block.len());
+            for (g, (n, v, s)) in got.iter().zip(block) {
+                prop_assert_eq!(&g.name[..], &n[..]);
+                prop_assert_eq!(&g.value[..], &v[..]);
+                prop_assert_eq!(g.never_index, is_sensitive(n, *s));
+            }
+            prop_assert_eq!(dec.table_size(), enc.table_size());
+            prop_assert_eq!(dec.table_capacity(), enc.table_capacity());
+            prop_assert!(enc.table_entries().all(|(n, _)| !is_sensitive(n, false)));
+            prop_assert!(enc.table_entries().eq(dec.table_entries()));
+        }
+    }
+
+    #[test]
+    fn huffman_round_trip(s in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut enc = Vec::new();
+        huffman::encode(&s, &mut enc);
+        prop_assert_eq!(enc.len(), huffman::encoded_len(&s));
+        let mut dec = Vec::new();
+        huffman::decode(&enc, &mut dec).unwrap();
+        prop_assert_eq!(dec, s);
+    }
+
+    #[test]
+    fn huffman_decode_never_panics(s in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut out = Vec::new();
+        match huffman::decode(&s, &mut out) {
+            Ok(()) => {
+                // Whatever decodes re-encodes to the same octets (the code is a bijection on
+                // valid inputs with canonical padding).
+                let mut re = Vec::new();
+                huffman::encode(&out, &mut re);
+                prop_assert_eq!(re, s);
+            }
+            Err(e) => prop_assert!(matches!(e, HpackError::HuffmanEos | HpackError::HuffmanPadding)),
+        }
+    }
+
+    #[test]
+    fn integer_round_trip(v in 0usize..=integer::MAX_INTEGER, prefix in 1u8..=8, flags in any::<u8>()) {
+        let flags = if prefix == 8 { 0 } else { flags & !(0xffu8 >> (8 - prefix)) };
+        let mut buf = Vec::new();
+        integer::encode(v, prefix, flags, &mut buf);
+        prop_assert_eq!(buf[0] & !(0xffu16 >> (8 - prefix) as u16) as u8, flags);
+        let mut pos = 0;
+        prop_assert_eq!(integer::decode(&buf, &mut pos, prefix), Ok(v));
+        prop_assert_eq!(pos, buf.len());
+    }
+
+    #[test]
+    fn decoder_never_panics(blocks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 1..4)) {
+        let mut dec = Decoder::new(4096);
+        dec.set_max_header_list_size(256);
+        for b in blocks {
+            let _ = dec.decode(&Bytes::from(b), &mut |_f: HeaderField| {});
+            prop_assert!(dec.table_size() <= dec.table_capacity());
+            prop_assert!(dec.table_capacity() <= 4096);
+        }
+    }
+}
