@@ -110,7 +110,7 @@ PIDS+=($NGINX_PID)
 cat >"$OUT/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn 20000
+    maxconn 4000
 defaults
     mode http
     timeout connect 5s

@@ -31,8 +31,10 @@ use crate::forward::{EpKey, Forwarder};
 /// Chunks smaller than this are copied into the coalescing buffer; larger ones are written as
 /// their own views.
 const COALESCE_BELOW: usize = 4096;
-/// Receive buffer growth step.
-const READ_CHUNK: usize = 32 * 1024;
+/// Largest read window (and receive buffer growth step).
+const READ_CHUNK: usize = 64 * 1024;
+/// Smallest read window.
+const READ_MIN: usize = 4 * 1024;
 /// Reads handled per wake-up before yielding to other connections on the shard.
 const READS_PER_WAKE: usize = 16;
 
@@ -43,6 +45,9 @@ pub struct Transport {
     tls: Option<TlsSession>,
     /// Bytes read from the socket: ciphertext with TLS, HTTP/2 bytes without.
     rx: BytesMut,
+    /// Size of the next read window: twice the last read, within [`READ_MIN`, `READ_CHUNK`].
+    /// Only the window is zeroed before a read, so small reads stay cheap.
+    read_window: usize,
     /// Output waiting for the socket: ciphertext with TLS, HTTP/2 bytes without.
     tx: VecDeque<Bytes>,
     coalesce: BytesMut,
@@ -73,6 +78,7 @@ impl Transport {
             tcp,
             tls: None,
             rx: BytesMut::with_capacity(READ_CHUNK),
+            read_window: READ_MIN,
             tx: VecDeque::new(),
             coalesce: BytesMut::new(),
         }
@@ -85,6 +91,7 @@ impl Transport {
             tcp,
             tls: Some(session),
             rx: BytesMut::with_capacity(READ_CHUNK),
+            read_window: READ_MIN,
             tx: VecDeque::new(),
             coalesce: BytesMut::new(),
         };
@@ -126,17 +133,19 @@ impl Transport {
 
     fn poll_read_raw(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let start = self.rx.len();
-        if self.rx.capacity() - start < READ_CHUNK / 2 {
-            self.rx.reserve(READ_CHUNK);
-        }
-        let cap = self.rx.capacity();
-        self.rx.resize(cap, 0);
+        let window = self.read_window;
+        self.rx.reserve(window);
+        // Zero only the window (the socket writes into initialised memory).
+        self.rx.resize(start + window, 0);
         let res = Pin::new(&mut self.tcp).poll_read(cx, &mut self.rx[start..]);
         let n = match &res {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
         self.rx.truncate(start + n);
+        if n > 0 {
+            self.read_window = (n * 2).clamp(READ_MIN, READ_CHUNK);
+        }
         res
     }
 

@@ -1,7 +1,10 @@
 //! The `ringedge` binary: `check`, `run` and the one-line `proxy` mode.
 //!
 //! Exit codes: 0 success, 2 invalid configuration (every error printed with its key path),
-//! 1 any other failure (including "forwarding not implemented yet" from `run`).
+//! 1 any other failure (TLS files, origin resolution, start-up of shards or listeners).
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
