@@ -143,6 +143,37 @@ const PRIMARY: [u16; 1 << PRIMARY_BITS] = {
     t
 };
 
+/// Width of the two-symbol decoding table.
+const DOUBLE_BITS: u32 = 12;
+
+/// Two-symbol table indexed by the next 12 bits: `sym1 | sym2 << 8 | count << 16 | bits << 24`,
+/// where `count` (1 or 2) symbols of `bits` total length are fully contained in the 12 bits;
+/// 0 when the first code is longer than 11 bits.
+const DOUBLE: [u32; 1 << DOUBLE_BITS] = {
+    let mut t = [0u32; 1 << DOUBLE_BITS];
+    let mut idx = 0usize;
+    while idx < (1 << DOUBLE_BITS) {
+        let e1 = PRIMARY[idx >> (DOUBLE_BITS - PRIMARY_BITS)] as u32;
+        if e1 != 0 {
+            let (sym1, len1) = (e1 & 0xff, e1 >> 8);
+            let rem = DOUBLE_BITS - len1;
+            let r = idx & ((1 << rem) - 1);
+            let e2 = if rem > 0 {
+                PRIMARY[r << (PRIMARY_BITS - rem)] as u32
+            } else {
+                0
+            };
+            t[idx] = if e2 != 0 && (e2 >> 8) <= rem {
+                sym1 | (e2 & 0xff) << 8 | 2 << 16 | (len1 + (e2 >> 8)) << 24
+            } else {
+                sym1 | 1 << 16 | len1 << 24
+            };
+        }
+        idx += 1;
+    }
+    t
+};
+
 /// Length in bytes of the Huffman encoding of `src` (RFC 7541 §5.2: padded to an octet).
 #[inline]
 pub fn encoded_len(src: &[u8]) -> usize {
@@ -208,7 +239,8 @@ fn decode_long(p30: u32) -> (usize, u32) {
 /// Errors: [`HpackError::HuffmanEos`] if the EOS symbol is decoded (RFC 7541 §5.2),
 /// [`HpackError::HuffmanPadding`] if the padding is longer than 7 bits or not all ones.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
-    dst.reserve(src.len() + src.len() / 2);
+    // At most 8/5 output octets per input octet (the shortest code has 5 bits).
+    dst.reserve(src.len() * 8 / 5 + 1);
     let mut acc: u64 = 0;
     let mut nbits: u32 = 0;
     let mut pos = 0;
@@ -230,6 +262,18 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
                         None => break,
                     }
                 }
+            }
+        }
+        if nbits >= DOUBLE_BITS {
+            // Fast path: one lookup yields one or two complete symbols.
+            let e = DOUBLE[((acc >> (nbits - DOUBLE_BITS)) & ((1 << DOUBLE_BITS) - 1)) as usize];
+            if e != 0 {
+                dst.push(e as u8);
+                if (e >> 16) & 3 == 2 {
+                    dst.push((e >> 8) as u8);
+                }
+                nbits -= e >> 24;
+                continue;
             }
         }
         if nbits == 0 {

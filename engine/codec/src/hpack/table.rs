@@ -173,6 +173,41 @@ pub struct Entry {
     pub name: Bytes,
     /// Field value.
     pub value: Bytes,
+    /// Encoder only: [`name_hash`] of the name (0 in the decoder).
+    name_hash: u64,
+    /// Encoder only: [`field_hash`] of name and value (0 in the decoder).
+    hash: u64,
+}
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// A fast non-cryptographic hash of a field name, used by the encoder to skip byte comparisons
+/// while searching the dynamic table (equality is always verified on the bytes).
+#[inline]
+pub fn name_hash(name: &[u8]) -> u64 {
+    hash_bytes((name.len() as u64).wrapping_mul(K), name)
+}
+
+/// Hash of a (name, value) pair, from the name's [`name_hash`].
+#[inline]
+pub fn field_hash(name_hash: u64, value: &[u8]) -> u64 {
+    hash_bytes(name_hash ^ (value.len() as u64).rotate_left(32), value)
+}
+
+#[inline]
+fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
 }
 
 impl Entry {
@@ -248,7 +283,17 @@ impl DynamicTable {
     /// Inserts a new entry (§4.4): evicts until it fits; an entry larger than the capacity
     /// empties the table and is not stored.
     pub fn insert(&mut self, name: Bytes, value: Bytes) {
-        let e = Entry { name, value };
+        self.insert_hashed(name, value, 0, 0);
+    }
+
+    /// [`DynamicTable::insert`] recording the encoder's hashes for [`DynamicTable::find_hashed`].
+    pub fn insert_hashed(&mut self, name: Bytes, value: Bytes, name_hash: u64, hash: u64) {
+        let e = Entry {
+            name,
+            value,
+            name_hash,
+            hash,
+        };
         let sz = e.size();
         if sz > self.capacity {
             self.entries.clear();
@@ -274,6 +319,24 @@ impl DynamicTable {
                     found.full = Some(i + 1 + STATIC_LEN);
                     break;
                 }
+            }
+        }
+        found
+    }
+
+    /// [`DynamicTable::find`] for a table filled by [`DynamicTable::insert_hashed`]: compares
+    /// hashes first, bytes only on a hash match.
+    #[inline]
+    pub fn find_hashed(&self, name: &[u8], value: &[u8], nh: u64, fh: u64) -> Found {
+        let mut found = Found::default();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.hash == fh && e.name[..] == *name && e.value[..] == *value {
+                found.full = Some(i + 1 + STATIC_LEN);
+                found.name.get_or_insert(i + 1 + STATIC_LEN);
+                return found;
+            }
+            if found.name.is_none() && e.name_hash == nh && e.name[..] == *name {
+                found.name = Some(i + 1 + STATIC_LEN);
             }
         }
         found
@@ -314,6 +377,39 @@ mod tests {
         assert!(t.get(3).is_none());
         assert!(t.get(0).is_none());
         assert_eq!(t.find(b"bbbb", b"2222").full, Some(63));
+        let mut h = DynamicTable::new(4096);
+        for (n, v) in [(&b"a"[..], &b"1"[..]), (b"b", b"2"), (b"a", b"3")] {
+            let nh = name_hash(n);
+            h.insert_hashed(
+                Bytes::copy_from_slice(n),
+                Bytes::copy_from_slice(v),
+                nh,
+                field_hash(nh, v),
+            );
+        }
+        let f = |n: &[u8], v: &[u8]| h.find_hashed(n, v, name_hash(n), field_hash(name_hash(n), v));
+        assert_eq!(
+            f(b"a", b"1"),
+            Found {
+                full: Some(64),
+                name: Some(62)
+            }
+        );
+        assert_eq!(
+            f(b"a", b"3"),
+            Found {
+                full: Some(62),
+                name: Some(62)
+            }
+        );
+        assert_eq!(
+            f(b"b", b"9"),
+            Found {
+                full: None,
+                name: Some(63)
+            }
+        );
+        assert_eq!(f(b"c", b"1"), Found::default());
         // Too large: empties the table.
         t.insert(Bytes::from(vec![b'x'; 69]), Bytes::new());
         assert_eq!((t.len(), t.size()), (0, 0));
