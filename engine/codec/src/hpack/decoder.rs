@@ -249,20 +249,31 @@ impl Decoder {
         }
         *pos = end;
         if huff {
-            self.scratch.clear();
-            huffman::decode(&block[start..end], &mut self.scratch)?;
-            let n = self.scratch.len();
-            if n == 0 {
+            let src = &block[start..end];
+            if src.is_empty() {
                 return Ok(Bytes::new());
             }
-            if n > ARENA_CHUNK / 4 {
+            let max = huffman::max_decoded_len(src.len());
+            if max > ARENA_CHUNK / 4 {
+                self.scratch.clear();
+                huffman::decode(src, &mut self.scratch)?;
                 return Ok(Bytes::copy_from_slice(&self.scratch));
             }
-            if self.arena.capacity() < n {
+            if self.arena.capacity() < max {
                 self.arena = BytesMut::with_capacity(ARENA_CHUNK);
             }
-            self.arena.extend_from_slice(&self.scratch);
-            Ok(self.arena.split().freeze())
+            // Decode straight into the arena (empty here: every string is split off).
+            self.arena.resize(max, 0);
+            match huffman::decode_into(src, &mut self.arena) {
+                Ok(n) => {
+                    self.arena.truncate(n);
+                    Ok(self.arena.split().freeze())
+                }
+                Err(e) => {
+                    self.arena.clear();
+                    Err(e)
+                }
+            }
         } else {
             Ok(block.slice(start..end))
         }

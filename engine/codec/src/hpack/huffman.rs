@@ -234,13 +234,49 @@ fn decode_long(p30: u32) -> (usize, u32) {
     (EOS, MAX_LEN as u32)
 }
 
+/// Largest number of octets `src.len()` Huffman-coded octets can decode to (the shortest code
+/// has 5 bits).
+#[inline]
+pub fn max_decoded_len(encoded_len: usize) -> usize {
+    encoded_len.saturating_mul(8) / 5
+}
+
 /// Decodes the Huffman string `src`, appending the octets to `dst`.
 ///
 /// Errors: [`HpackError::HuffmanEos`] if the EOS symbol is decoded (RFC 7541 §5.2),
 /// [`HpackError::HuffmanPadding`] if the padding is longer than 7 bits or not all ones.
+/// On error `dst` is left as it was.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
-    // At most 8/5 output octets per input octet (the shortest code has 5 bits).
-    dst.reserve(src.len() * 8 / 5 + 1);
+    let start = dst.len();
+    dst.resize(start + max_decoded_len(src.len()), 0);
+    match decode_into(src, &mut dst[start..]) {
+        Ok(n) => {
+            dst.truncate(start + n);
+            Ok(())
+        }
+        Err(e) => {
+            dst.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// Decodes the Huffman string `src` into `out`, returning the number of octets written.
+/// `out` must hold [`max_decoded_len`] octets; a shorter `out` fails with
+/// [`HpackError::HuffmanPadding`] rather than overflowing. Errors as for [`decode`].
+pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<usize, HpackError> {
+    let mut o = 0usize;
+    macro_rules! emit {
+        ($b:expr) => {
+            match out.get_mut(o) {
+                Some(slot) => {
+                    *slot = $b;
+                    o += 1;
+                }
+                None => return Err(HpackError::HuffmanPadding),
+            }
+        };
+    }
     let mut acc: u64 = 0;
     let mut nbits: u32 = 0;
     let mut pos = 0;
@@ -268,9 +304,9 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
             // Fast path: one lookup yields one or two complete symbols.
             let e = DOUBLE[((acc >> (nbits - DOUBLE_BITS)) & ((1 << DOUBLE_BITS) - 1)) as usize];
             if e != 0 {
-                dst.push(e as u8);
+                emit!(e as u8);
                 if (e >> 16) & 3 == 2 {
-                    dst.push((e >> 8) as u8);
+                    emit!((e >> 8) as u8);
                 }
                 nbits -= e >> 24;
                 continue;
@@ -292,7 +328,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
         if sym == EOS {
             return Err(HpackError::HuffmanEos);
         }
-        dst.push(sym as u8);
+        emit!(sym as u8);
         nbits -= len;
     }
     // RFC 7541 §5.2: padding strictly longer than 7 bits, or not the EOS prefix, is an error.
@@ -303,7 +339,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
     if acc & mask != mask {
         return Err(HpackError::HuffmanPadding);
     }
-    Ok(())
+    Ok(o)
 }
 
 #[cfg(test)]
