@@ -46,7 +46,10 @@ pub struct Decoder {
 
 impl Decoder {
     /// `max_table_size`: our advertised SETTINGS_HEADER_TABLE_SIZE (bound for the peer's size
-    /// updates). The table starts at that size, as the peer assumes once the setting is known.
+    /// updates). The table starts at that size. Until the peer has acknowledged our SETTINGS it
+    /// may use the protocol default of 4096, so a connection advertising less should start with
+    /// `Decoder::new(4096)` and call [`Decoder::set_max_table_size`] on the ACK, which then
+    /// requires the peer's next block to begin with a size update (RFC 7541 §4.2).
     pub fn new(max_table_size: usize) -> Self {
         Decoder {
             table: DynamicTable::new(max_table_size),
