@@ -338,6 +338,19 @@ fn plain_literals_are_slices_of_the_block() {
 }
 
 #[test]
+fn table_entries_do_not_pin_the_block() {
+    let mut d = Decoder::new(4096);
+    let b = hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572");
+    let f = decode(&mut d, &b).unwrap();
+    let range = b.as_ptr() as usize..b.as_ptr() as usize + b.len();
+    let (n, v) = d.table_entries().next().unwrap();
+    assert!(!range.contains(&(n.as_ptr() as usize)));
+    assert!(!range.contains(&(v.as_ptr() as usize)));
+    // The emitted field shares the table's copy.
+    assert_eq!(f[0].value.as_ptr(), v.as_ptr());
+}
+
+#[test]
 fn index_errors() {
     let mut d = Decoder::new(4096);
     assert_eq!(decode(&mut d, &hex("80")), Err(HpackError::ZeroIndex));

@@ -9,10 +9,20 @@
 //! Invariants: the dynamic table capacity never exceeds the limit we advertised
 //! (`max_table_size`); a size update is accepted only before the first field representation of a
 //! block (§4.2); after a block that exceeded the header list size the table is still in sync.
+//!
+//! Memory: strings handed to the sink may share memory with the block (plain literals) or with
+//! a small decoder-owned arena chunk of [`ARENA_CHUNK`] octets (Huffman literals), so a field
+//! keeps at most its block or one chunk alive. Strings stored in the dynamic table are always
+//! copied into their own exact-size allocation: a long-lived table entry never pins a receive
+//! buffer or an arena chunk, so the table's memory stays within its §4.1 size plus overhead.
 
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC, STATIC_LEN};
 use super::{huffman, integer, HeaderField, HeaderSink, HpackError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+
+/// Size of the arena chunks Huffman-decoded strings are carved from (one allocation per chunk
+/// instead of one per string). Strings longer than a quarter chunk get their own allocation.
+pub const ARENA_CHUNK: usize = 2048;
 
 /// Default max header list size (RFC 9113 §6.5.2 accounting: name + value + 32 per field).
 pub const DEFAULT_MAX_HEADER_LIST_SIZE: usize = 64 * 1024;
@@ -30,11 +40,16 @@ pub struct Decoder {
     update_required: bool,
     /// Reused buffer for Huffman decoding.
     scratch: Vec<u8>,
+    /// Current arena chunk for Huffman-decoded strings (see the module docs).
+    arena: BytesMut,
 }
 
 impl Decoder {
     /// `max_table_size`: our advertised SETTINGS_HEADER_TABLE_SIZE (bound for the peer's size
-    /// updates). The table starts at that size, as the peer assumes once the setting is known.
+    /// updates). The table starts at that size. Until the peer has acknowledged our SETTINGS it
+    /// may use the protocol default of 4096, so a connection advertising less should start with
+    /// `Decoder::new(4096)` and call [`Decoder::set_max_table_size`] on the ACK, which then
+    /// requires the peer's next block to begin with a size update (RFC 7541 §4.2).
     pub fn new(max_table_size: usize) -> Self {
         Decoder {
             table: DynamicTable::new(max_table_size),
@@ -42,6 +57,7 @@ impl Decoder {
             max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
             update_required: false,
             scratch: Vec::with_capacity(256),
+            arena: BytesMut::new(),
         }
     }
 
@@ -109,7 +125,9 @@ impl Decoder {
             } else if b & 0x40 != 0 {
                 // Literal with incremental indexing (§6.2.1).
                 self.check_update(at_start)?;
-                let (name, value) = self.literal(block, &mut pos, 6)?;
+                let (name, value, literal_name) = self.literal(block, &mut pos, 6)?;
+                // The table gets its own copy (see the module docs); the field shares it.
+                let (name, value) = own(name, value, literal_name);
                 self.table.insert(name.clone(), value.clone());
                 HeaderField {
                     name,
@@ -135,7 +153,7 @@ impl Decoder {
                 // Literal without indexing (0000, §6.2.2) or never indexed (0001, §6.2.3).
                 self.check_update(at_start)?;
                 let never_index = b & 0x10 != 0;
-                let (name, value) = self.literal(block, &mut pos, 4)?;
+                let (name, value, _) = self.literal(block, &mut pos, 4)?;
                 HeaderField {
                     name,
                     value,
@@ -196,7 +214,7 @@ impl Decoder {
         block: &Bytes,
         pos: &mut usize,
         prefix: u8,
-    ) -> Result<(Bytes, Bytes), HpackError> {
+    ) -> Result<(Bytes, Bytes, bool), HpackError> {
         let idx = integer::decode(block, pos, prefix)?;
         let name = if idx == 0 {
             self.string(block, pos)?
@@ -204,7 +222,7 @@ impl Decoder {
             self.lookup_name(idx)?
         };
         let value = self.string(block, pos)?;
-        Ok((name, value))
+        Ok((name, value, idx == 0))
     }
 
     #[inline]
@@ -234,11 +252,48 @@ impl Decoder {
         }
         *pos = end;
         if huff {
-            self.scratch.clear();
-            huffman::decode(&block[start..end], &mut self.scratch)?;
-            Ok(Bytes::copy_from_slice(&self.scratch))
+            let src = &block[start..end];
+            if src.is_empty() {
+                return Ok(Bytes::new());
+            }
+            let max = huffman::max_decoded_len(src.len());
+            if max > ARENA_CHUNK / 4 {
+                self.scratch.clear();
+                huffman::decode(src, &mut self.scratch)?;
+                return Ok(Bytes::copy_from_slice(&self.scratch));
+            }
+            if self.arena.capacity() < max {
+                self.arena = BytesMut::with_capacity(ARENA_CHUNK);
+            }
+            // Decode straight into the arena (empty here: every string is split off).
+            self.arena.resize(max, 0);
+            match huffman::decode_into(src, &mut self.arena) {
+                Ok(n) => {
+                    self.arena.truncate(n);
+                    Ok(self.arena.split().freeze())
+                }
+                Err(e) => {
+                    self.arena.clear();
+                    Err(e)
+                }
+            }
         } else {
             Ok(block.slice(start..end))
         }
+    }
+}
+
+/// Copies a new table entry into one exact-size allocation shared by name and value (the name
+/// only if it was a literal; an indexed name is already a static or table string).
+#[inline]
+fn own(name: Bytes, value: Bytes, literal_name: bool) -> (Bytes, Bytes) {
+    if literal_name {
+        let mut m = BytesMut::with_capacity(name.len() + value.len());
+        m.extend_from_slice(&name);
+        m.extend_from_slice(&value);
+        let n = m.split_to(name.len()).freeze();
+        (n, m.freeze())
+    } else {
+        (name, Bytes::copy_from_slice(&value))
     }
 }

@@ -21,7 +21,7 @@
 //!
 //! What it must not do: emit an index the peer does not have, or exceed the peer's table size.
 
-use super::table::{static_find, DynamicTable, Found, ENTRY_OVERHEAD};
+use super::table::{field_hash, name_hash, static_find, DynamicTable, Found, ENTRY_OVERHEAD};
 use super::{huffman, integer, FieldRef};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -164,8 +164,11 @@ impl Encoder {
     fn encode_field(&mut self, f: FieldRef<'_>, dst: &mut BytesMut) {
         let sensitive = f.sensitive || always_sensitive(f.name);
         let st = static_find(f.name, f.value);
+        let nh = name_hash(f.name);
         if sensitive {
-            let name_idx = st.name.or_else(|| self.table.find(f.name, b"").name);
+            let name_idx = st
+                .name
+                .or_else(|| self.table.find_hashed(f.name, b"", nh, !0).name);
             self.literal(0x10, 4, name_idx, f, dst);
             return;
         }
@@ -173,10 +176,11 @@ impl Encoder {
             integer::encode(i, 7, 0x80, dst);
             return;
         }
+        let fh = field_hash(nh, f.value);
         let dy = if self.table.is_empty() {
             Found::default()
         } else {
-            self.table.find(f.name, f.value)
+            self.table.find_hashed(f.name, f.value, nh, fh)
         };
         if let Some(i) = dy.full {
             integer::encode(i, 7, 0x80, dst);
@@ -189,9 +193,11 @@ impl Encoder {
             && !never_worth_indexing(f.name);
         if index {
             self.literal(0x40, 6, name_idx, f, dst);
-            self.table.insert(
+            self.table.insert_hashed(
                 Bytes::copy_from_slice(f.name),
                 Bytes::copy_from_slice(f.value),
+                nh,
+                fh,
             );
         } else {
             self.literal(0x00, 4, name_idx, f, dst);

@@ -143,6 +143,37 @@ const PRIMARY: [u16; 1 << PRIMARY_BITS] = {
     t
 };
 
+/// Width of the two-symbol decoding table.
+const DOUBLE_BITS: u32 = 12;
+
+/// Two-symbol table indexed by the next 12 bits: `sym1 | sym2 << 8 | count << 16 | bits << 24`,
+/// where `count` (1 or 2) symbols of `bits` total length are fully contained in the 12 bits;
+/// 0 when the first code is longer than 11 bits.
+const DOUBLE: [u32; 1 << DOUBLE_BITS] = {
+    let mut t = [0u32; 1 << DOUBLE_BITS];
+    let mut idx = 0usize;
+    while idx < (1 << DOUBLE_BITS) {
+        let e1 = PRIMARY[idx >> (DOUBLE_BITS - PRIMARY_BITS)] as u32;
+        if e1 != 0 {
+            let (sym1, len1) = (e1 & 0xff, e1 >> 8);
+            let rem = DOUBLE_BITS - len1;
+            let r = idx & ((1 << rem) - 1);
+            let e2 = if rem > 0 {
+                PRIMARY[r << (PRIMARY_BITS - rem)] as u32
+            } else {
+                0
+            };
+            t[idx] = if e2 != 0 && (e2 >> 8) <= rem {
+                sym1 | (e2 & 0xff) << 8 | 2 << 16 | (len1 + (e2 >> 8)) << 24
+            } else {
+                sym1 | 1 << 16 | len1 << 24
+            };
+        }
+        idx += 1;
+    }
+    t
+};
+
 /// Length in bytes of the Huffman encoding of `src` (RFC 7541 §5.2: padded to an octet).
 #[inline]
 pub fn encoded_len(src: &[u8]) -> usize {
@@ -203,12 +234,49 @@ fn decode_long(p30: u32) -> (usize, u32) {
     (EOS, MAX_LEN as u32)
 }
 
+/// Largest number of octets `src.len()` Huffman-coded octets can decode to (the shortest code
+/// has 5 bits).
+#[inline]
+pub fn max_decoded_len(encoded_len: usize) -> usize {
+    encoded_len.saturating_mul(8) / 5
+}
+
 /// Decodes the Huffman string `src`, appending the octets to `dst`.
 ///
 /// Errors: [`HpackError::HuffmanEos`] if the EOS symbol is decoded (RFC 7541 §5.2),
 /// [`HpackError::HuffmanPadding`] if the padding is longer than 7 bits or not all ones.
+/// On error `dst` is left as it was.
 pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
-    dst.reserve(src.len() + src.len() / 2);
+    let start = dst.len();
+    dst.resize(start + max_decoded_len(src.len()), 0);
+    match decode_into(src, &mut dst[start..]) {
+        Ok(n) => {
+            dst.truncate(start + n);
+            Ok(())
+        }
+        Err(e) => {
+            dst.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// Decodes the Huffman string `src` into `out`, returning the number of octets written.
+/// `out` must hold [`max_decoded_len`] octets; a shorter `out` fails with
+/// [`HpackError::HuffmanPadding`] rather than overflowing. Errors as for [`decode`].
+pub fn decode_into(src: &[u8], out: &mut [u8]) -> Result<usize, HpackError> {
+    let mut o = 0usize;
+    macro_rules! emit {
+        ($b:expr) => {
+            match out.get_mut(o) {
+                Some(slot) => {
+                    *slot = $b;
+                    o += 1;
+                }
+                None => return Err(HpackError::HuffmanPadding),
+            }
+        };
+    }
     let mut acc: u64 = 0;
     let mut nbits: u32 = 0;
     let mut pos = 0;
@@ -232,6 +300,18 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
                 }
             }
         }
+        if nbits >= DOUBLE_BITS {
+            // Fast path: one lookup yields one or two complete symbols.
+            let e = DOUBLE[((acc >> (nbits - DOUBLE_BITS)) & ((1 << DOUBLE_BITS) - 1)) as usize];
+            if e != 0 {
+                emit!(e as u8);
+                if (e >> 16) & 3 == 2 {
+                    emit!((e >> 8) as u8);
+                }
+                nbits -= e >> 24;
+                continue;
+            }
+        }
         if nbits == 0 {
             break;
         }
@@ -248,7 +328,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
         if sym == EOS {
             return Err(HpackError::HuffmanEos);
         }
-        dst.push(sym as u8);
+        emit!(sym as u8);
         nbits -= len;
     }
     // RFC 7541 §5.2: padding strictly longer than 7 bits, or not the EOS prefix, is an error.
@@ -259,7 +339,7 @@ pub fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
     if acc & mask != mask {
         return Err(HpackError::HuffmanPadding);
     }
-    Ok(())
+    Ok(o)
 }
 
 #[cfg(test)]

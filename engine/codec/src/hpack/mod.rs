@@ -31,7 +31,7 @@ pub mod huffman;
 pub mod integer;
 pub mod table;
 
-pub use decoder::{Decoder, DEFAULT_MAX_HEADER_LIST_SIZE};
+pub use decoder::{Decoder, ARENA_CHUNK, DEFAULT_MAX_HEADER_LIST_SIZE};
 pub use encoder::{Encoder, ENCODER_TABLE_SIZE_CAP, MAX_INDEXED_ENTRY_SIZE};
 pub use integer::MAX_INTEGER;
 

@@ -8,7 +8,8 @@
 //! and is not inserted (§4.4). Changing the capacity evicts until the size fits (§4.3).
 
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Per-entry overhead in the size accounting (RFC 7541 §4.1).
 pub const ENTRY_OVERHEAD: usize = 32;
@@ -173,6 +174,41 @@ pub struct Entry {
     pub name: Bytes,
     /// Field value.
     pub value: Bytes,
+    /// Encoder only: [`name_hash`] of the name (0 in the decoder).
+    name_hash: u64,
+    /// Encoder only: [`field_hash`] of name and value (0 in the decoder).
+    hash: u64,
+}
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// A fast non-cryptographic hash of a field name, used by the encoder to skip byte comparisons
+/// while searching the dynamic table (equality is always verified on the bytes).
+#[inline]
+pub fn name_hash(name: &[u8]) -> u64 {
+    hash_bytes((name.len() as u64).wrapping_mul(K), name)
+}
+
+/// Hash of a (name, value) pair, from the name's [`name_hash`].
+#[inline]
+pub fn field_hash(name_hash: u64, value: &[u8]) -> u64 {
+    hash_bytes(name_hash ^ (value.len() as u64).rotate_left(32), value)
+}
+
+#[inline]
+fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
 }
 
 impl Entry {
@@ -189,6 +225,31 @@ pub struct DynamicTable {
     entries: VecDeque<Entry>,
     size: usize,
     capacity: usize,
+    /// Sequence number the next inserted entry gets; the entry at position `i` (0 = newest)
+    /// has sequence `inserted - 1 - i`.
+    inserted: u64,
+    /// Encoder only: field hash -> sequence of the newest entry with that hash.
+    by_field: HashMap<u64, u64, BuildHasherDefault<PassThrough>>,
+    /// Encoder only: name hash -> sequence of the newest entry with that name hash.
+    by_name: HashMap<u64, u64, BuildHasherDefault<PassThrough>>,
+}
+
+/// Hasher for keys that already are hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(K);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl DynamicTable {
@@ -198,6 +259,9 @@ impl DynamicTable {
             entries: VecDeque::new(),
             size: 0,
             capacity,
+            inserted: 0,
+            by_field: HashMap::default(),
+            by_name: HashMap::default(),
         }
     }
 
@@ -235,8 +299,19 @@ impl DynamicTable {
 
     fn evict_to(&mut self, target: usize) {
         while self.size > target {
+            let seq = self.inserted - self.entries.len() as u64;
             match self.entries.pop_back() {
-                Some(e) => self.size -= e.size(),
+                Some(e) => {
+                    self.size -= e.size();
+                    if e.hash != 0 || e.name_hash != 0 {
+                        if self.by_field.get(&e.hash) == Some(&seq) {
+                            self.by_field.remove(&e.hash);
+                        }
+                        if self.by_name.get(&e.name_hash) == Some(&seq) {
+                            self.by_name.remove(&e.name_hash);
+                        }
+                    }
+                }
                 None => {
                     self.size = 0;
                     break;
@@ -248,15 +323,32 @@ impl DynamicTable {
     /// Inserts a new entry (§4.4): evicts until it fits; an entry larger than the capacity
     /// empties the table and is not stored.
     pub fn insert(&mut self, name: Bytes, value: Bytes) {
-        let e = Entry { name, value };
+        self.insert_hashed(name, value, 0, 0);
+    }
+
+    /// [`DynamicTable::insert`] recording the encoder's hashes for [`DynamicTable::find_hashed`].
+    pub fn insert_hashed(&mut self, name: Bytes, value: Bytes, name_hash: u64, hash: u64) {
+        let e = Entry {
+            name,
+            value,
+            name_hash,
+            hash,
+        };
         let sz = e.size();
         if sz > self.capacity {
             self.entries.clear();
+            self.by_field.clear();
+            self.by_name.clear();
             self.size = 0;
             return;
         }
         self.evict_to(self.capacity - sz);
         self.size += sz;
+        if hash != 0 || name_hash != 0 {
+            self.by_field.insert(hash, self.inserted);
+            self.by_name.insert(name_hash, self.inserted);
+        }
+        self.inserted += 1;
         self.entries.push_front(e);
     }
 
@@ -274,6 +366,30 @@ impl DynamicTable {
                     found.full = Some(i + 1 + STATIC_LEN);
                     break;
                 }
+            }
+        }
+        found
+    }
+
+    /// [`DynamicTable::find`] for a table filled by [`DynamicTable::insert_hashed`]: compares
+    /// hashes first, bytes only on a hash match.
+    #[inline]
+    pub fn find_hashed(&self, name: &[u8], value: &[u8], nh: u64, fh: u64) -> Found {
+        let mut found = Found::default();
+        let at = |seq: u64| -> Option<(usize, &Entry)> {
+            let pos = self.inserted.checked_sub(seq + 1)? as usize;
+            self.entries.get(pos).map(|e| (pos + 1 + STATIC_LEN, e))
+        };
+        if let Some((idx, e)) = self.by_field.get(&fh).and_then(|&s| at(s)) {
+            if e.name[..] == *name && e.value[..] == *value {
+                found.full = Some(idx);
+                found.name = Some(idx);
+                return found;
+            }
+        }
+        if let Some((idx, e)) = self.by_name.get(&nh).and_then(|&s| at(s)) {
+            if e.name[..] == *name {
+                found.name = Some(idx);
             }
         }
         found
@@ -314,6 +430,39 @@ mod tests {
         assert!(t.get(3).is_none());
         assert!(t.get(0).is_none());
         assert_eq!(t.find(b"bbbb", b"2222").full, Some(63));
+        let mut h = DynamicTable::new(4096);
+        for (n, v) in [(&b"a"[..], &b"1"[..]), (b"b", b"2"), (b"a", b"3")] {
+            let nh = name_hash(n);
+            h.insert_hashed(
+                Bytes::copy_from_slice(n),
+                Bytes::copy_from_slice(v),
+                nh,
+                field_hash(nh, v),
+            );
+        }
+        let f = |n: &[u8], v: &[u8]| h.find_hashed(n, v, name_hash(n), field_hash(name_hash(n), v));
+        assert_eq!(
+            f(b"a", b"1"),
+            Found {
+                full: Some(64),
+                name: Some(64)
+            }
+        );
+        assert_eq!(
+            f(b"a", b"3"),
+            Found {
+                full: Some(62),
+                name: Some(62)
+            }
+        );
+        assert_eq!(
+            f(b"b", b"9"),
+            Found {
+                full: None,
+                name: Some(63)
+            }
+        );
+        assert_eq!(f(b"c", b"1"), Found::default());
         // Too large: empties the table.
         t.insert(Bytes::from(vec![b'x'; 69]), Bytes::new());
         assert_eq!((t.len(), t.size()), (0, 0));
