@@ -158,6 +158,8 @@ pub fn build_spec(config: &Config) -> Result<ServerSpec, RunError> {
             (None, 0) => CpuSelection::AllAllowed,
             (None, n) => CpuSelection::Count(n),
         },
+        spin_before_park: (!config.server.spin_before_park.is_zero())
+            .then_some(config.server.spin_before_park),
         ..ShardsConfig::default()
     };
     let plan_config = config.clone();

@@ -121,7 +121,7 @@ origin = "greter"
 }
 
 #[test]
-fn run_validates_then_refuses_without_pretending() {
+fn run_refuses_unusable_certificates_before_starting_anything() {
     let d = dir("run");
     let file = d.join("ringedge.toml");
     std::fs::write(&file, include_str!("../ringedge.example.toml")).unwrap();
@@ -132,12 +132,13 @@ fn run_validates_then_refuses_without_pretending() {
         "--log-level",
         "warn",
     ]);
+    // The example's certificate files exist but hold no PEM: the proxy must name the file and
+    // the problem and start nothing (no listener is bound).
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("not implemented yet (it lands with issue 3)"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = text(&out.stderr);
+    assert!(err.contains("tls.certificates[0]"), "{err}");
+    assert!(err.contains("example.com.pem"), "{err}");
+    assert!(err.contains("no CERTIFICATE block found"), "{err}");
     let out = run(&["run", "--config", d.join("missing.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&[

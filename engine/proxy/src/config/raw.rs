@@ -36,6 +36,7 @@ pub struct RawServer {
     pub idle_timeout_ms: u64,
     pub header_timeout_ms: u64,
     pub drain_timeout_ms: u64,
+    pub spin_before_park_us: u64,
 }
 
 impl Default for RawServer {
@@ -50,6 +51,7 @@ impl Default for RawServer {
             idle_timeout_ms: 300_000,
             header_timeout_ms: 10_000,
             drain_timeout_ms: 30_000,
+            spin_before_park_us: 0,
         }
     }
 }

@@ -166,6 +166,8 @@ fn range(issues: &mut Issues, path: String, v: u64, lo: u64, hi: u64) {
 
 /// Longest timeout we accept anywhere: one day (catches unit mistakes like seconds × 1000²).
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// Longest busy-poll before an idle shard parks (10 s: beyond that it is just a spin loop).
+const MAX_SPIN_US: u64 = 10_000_000;
 const MAX_WINDOW: u64 = (1 << 31) - 1;
 
 fn timeout(issues: &mut Issues, path: String, v: u64) {
@@ -457,6 +459,13 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         0,
         MAX_TIMEOUT_MS,
     );
+    range(
+        issues,
+        "server.spin_before_park_us".into(),
+        s.spin_before_park_us,
+        0,
+        MAX_SPIN_US,
+    );
     let server = ServerConfig {
         listen,
         shards: s.shards as usize,
@@ -470,6 +479,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         idle_timeout: ms(s.idle_timeout_ms),
         header_timeout: ms(s.header_timeout_ms),
         drain_timeout: ms(s.drain_timeout_ms),
+        spin_before_park: Duration::from_micros(s.spin_before_park_us),
     };
 
     // [tls]
