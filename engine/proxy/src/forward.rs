@@ -43,8 +43,8 @@ use ringedge_codec::message;
 
 use crate::config::{ForwardedMode, NonGrpcPolicy};
 use crate::headers::{self, UpstreamRequest};
-use crate::route::{RouteDecision, RouteTable};
 use crate::metrics::Metrics;
+use crate::route::{RouteDecision, RouteTable};
 use crate::slab::{Key, Slab};
 
 /// Key of an endpoint (one HTTP/2 connection) in the forwarder.
@@ -362,7 +362,10 @@ impl Forwarder {
     pub fn is_done(&self, ep: EpKey) -> bool {
         match self.eps.get(ep) {
             None => true,
-            Some(e) => e.h2.is_closed() || (e.draining && e.streams.is_empty() && e.h2.active_streams() == 0),
+            Some(e) => {
+                e.h2.is_closed()
+                    || (e.draining && e.streams.is_empty() && e.h2.active_streams() == 0)
+            }
         }
     }
 
@@ -414,10 +417,7 @@ impl Forwarder {
                 events.push(ev);
             }
         }
-        let is_down = matches!(
-            self.eps.get(ep).map(|e| &e.side),
-            Some(Side::Down { .. })
-        );
+        let is_down = matches!(self.eps.get(ep).map(|e| &e.side), Some(Side::Down { .. }));
         for ev in events.drain(..) {
             if is_down {
                 self.on_down_event(ep, ev, now);
@@ -610,14 +610,28 @@ impl Forwarder {
                     String::from_utf8_lossy(&head.path),
                     host_name(host.index)
                 );
-                return self.answer_unrouted(ep, sid, is_grpc, grpc::Code::Unimplemented, 404, &msg);
+                return self.answer_unrouted(
+                    ep,
+                    sid,
+                    is_grpc,
+                    grpc::Code::Unimplemented,
+                    404,
+                    &msg,
+                );
             }
             RouteDecision::NoHost => {
                 let msg = format!(
                     "no host configured for {}",
                     String::from_utf8_lossy(&authority)
                 );
-                return self.answer_unrouted(ep, sid, is_grpc, grpc::Code::Unimplemented, 404, &msg);
+                return self.answer_unrouted(
+                    ep,
+                    sid,
+                    is_grpc,
+                    grpc::Code::Unimplemented,
+                    404,
+                    &msg,
+                );
             }
             RouteDecision::SniMismatch { .. } => {
                 let msg = format!(
@@ -683,7 +697,10 @@ impl Forwarder {
             request: fields,
             grpc: is_grpc,
             forwarded: route.forwarded,
-            authority: route.authority.as_deref().map(|a| Bytes::copy_from_slice(a.as_bytes())),
+            authority: route
+                .authority
+                .as_deref()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes())),
             deadline,
             to_up: Queue {
                 end: end_stream,
@@ -855,13 +872,7 @@ impl Forwarder {
         self.wake(up);
     }
 
-    fn on_request_data(
-        &mut self,
-        ep: EpKey,
-        sid: StreamId,
-        data: Bytes,
-        end_stream: bool,
-    ) {
+    fn on_request_data(&mut self, ep: EpKey, sid: StreamId, data: Bytes, end_stream: bool) {
         let Some(call) = self.call_on(ep, sid) else {
             // No call (already answered): give the credit back at once, drop the bytes. The
             // codec returns padding credit itself.
@@ -1016,13 +1027,7 @@ impl Forwarder {
         }
     }
 
-    fn on_response_data(
-        &mut self,
-        ep: EpKey,
-        sid: StreamId,
-        data: Bytes,
-        end: bool,
-    ) {
+    fn on_response_data(&mut self, ep: EpKey, sid: StreamId, data: Bytes, end: bool) {
         let Some(call) = self.call_on(ep, sid) else {
             if let Some(e) = self.eps.get_mut(ep) {
                 e.h2.release_capacity(sid, data.len());
@@ -1450,4 +1455,3 @@ fn grpc_field_ref(f: &grpc::HeaderField) -> FieldRef<'_> {
         sensitive: false,
     }
 }
-

@@ -74,7 +74,9 @@ pub fn upstream_request<'a>(
     let forwarded_name: Option<&'static [u8]> = match cfg.forwarded {
         ForwardedMode::None => None,
         ForwardedMode::XForwardedFor => {
-            let prior = fields.iter().filter(|f| f.name.as_ref() == b"x-forwarded-for");
+            let prior = fields
+                .iter()
+                .filter(|f| f.name.as_ref() == b"x-forwarded-for");
             for f in prior {
                 scratch
                     .forwarded_value

@@ -319,13 +319,15 @@ pub async fn connect_origin(
         .map_err(|e| format!("connect to {addr} failed: {e}"))?;
     match tls {
         None => Ok(Transport::plain(tcp)),
-        Some(session) => match ringedge_rt::timeout(connect_timeout, Transport::handshake(tcp, session)).await {
-            Err(_) => Err(format!(
-                "TLS handshake with {addr} timed out after {} ms",
-                connect_timeout.as_millis()
-            )),
-            Ok(Err(e)) => Err(format!("{e} (origin {addr})")),
-            Ok(Ok(t)) => Ok(t),
-        },
+        Some(session) => {
+            match ringedge_rt::timeout(connect_timeout, Transport::handshake(tcp, session)).await {
+                Err(_) => Err(format!(
+                    "TLS handshake with {addr} timed out after {} ms",
+                    connect_timeout.as_millis()
+                )),
+                Ok(Err(e)) => Err(format!("{e} (origin {addr})")),
+                Ok(Ok(t)) => Ok(t),
+            }
+        }
     }
 }

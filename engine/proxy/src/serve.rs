@@ -255,7 +255,11 @@ async fn run_shard(
 ) {
     let metrics = Rc::new(Metrics::default());
     let plan = Rc::new((spec.make_plan)());
-    let fw = Rc::new(RefCell::new(Forwarder::new(plan, Rc::clone(&metrics), ringedge_rt::now())));
+    let fw = Rc::new(RefCell::new(Forwarder::new(
+        plan,
+        Rc::clone(&metrics),
+        ringedge_rt::now(),
+    )));
     let limit = ConnectionLimit::new(spec.max_connections_per_shard);
     let mut accept_tasks = Vec::new();
     for &addr in &spec.listen {
@@ -272,7 +276,13 @@ async fn run_shard(
         let limit = limit.clone();
         accept_tasks.push(ringedge_rt::spawn(async move {
             ringedge_rt::serve(listener, limit, move |tcp, peer| {
-                serve_client(Rc::clone(&fw), Arc::clone(&spec), Rc::clone(&metrics), tcp, peer)
+                serve_client(
+                    Rc::clone(&fw),
+                    Arc::clone(&spec),
+                    Rc::clone(&metrics),
+                    tcp,
+                    peer,
+                )
             })
             .await
         }));
@@ -322,7 +332,7 @@ async fn serve_client(
                 }
                 Ok(Err(e)) => {
                     Metrics::inc(&metrics.tls_handshake_failed);
-                    if let HandshakeError::Tls(TlsError::NoApplicationProtocol { .. }) = e {
+                    if let HandshakeError::Tls(TlsError::NoApplicationProtocol) = e {
                         Metrics::inc(&metrics.tls_no_alpn_h2);
                     }
                     tracing::debug!(%peer, error = %e, "client handshake failed");
@@ -456,7 +466,10 @@ mod admin {
                 }
             }
         };
-        if ringedge_rt::timeout(Duration::from_secs(5), read).await.is_err() {
+        if ringedge_rt::timeout(Duration::from_secs(5), read)
+            .await
+            .is_err()
+        {
             return;
         }
         let head = &buf[..len];

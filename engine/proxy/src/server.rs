@@ -201,12 +201,10 @@ fn make_plan(config: &Config) -> Plan {
         host_names: config
             .hosts
             .iter()
-            .map(|h| {
-                match h.names.first() {
-                    Some(HostPattern::Exact(n)) => n.clone(),
-                    Some(HostPattern::Wildcard(suffix)) => format!("*{suffix}"),
-                    Some(HostPattern::Any) | None => "*".to_string(),
-                }
+            .map(|h| match h.names.first() {
+                Some(HostPattern::Exact(n)) => n.clone(),
+                Some(HostPattern::Wildcard(suffix)) => format!("*{suffix}"),
+                Some(HostPattern::Any) | None => "*".to_string(),
             })
             .collect(),
         routes: RouteTable::new(config),

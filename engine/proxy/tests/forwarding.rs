@@ -65,7 +65,12 @@ impl Drop for Pki {
 }
 
 /// Starts ringedge (one shard, h2c towards the client) in front of `origin`.
-fn start_proxy(pki: &Pki, origin: SocketAddr, extra: &str, host: &str) -> (ringedge::ServerHandle, SocketAddr) {
+fn start_proxy(
+    pki: &Pki,
+    origin: SocketAddr,
+    extra: &str,
+    host: &str,
+) -> (ringedge::ServerHandle, SocketAddr) {
     let port = free_port();
     let text = format!(
         r#"
@@ -252,15 +257,20 @@ fn unary_with_metadata_and_trailers_passes_through() {
     let pki = Pki::new();
     let rt = rt();
     rt.block_on(async {
-        let origin = start_origin(Arc::new(|req, respond, _| tokio::spawn(echo(req, respond)))).await;
+        let origin =
+            start_origin(Arc::new(|req, respond, _| tokio::spawn(echo(req, respond)))).await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
         let (resp, mut send) = c
-            .send_request(grpc_request("/pkg.Echo/Unary", &[("x-meta-bin", "AAEC")]), false)
+            .send_request(
+                grpc_request("/pkg.Echo/Unary", &[("x-meta-bin", "AAEC")]),
+                false,
+            )
             .unwrap();
         send.send_data(grpc_frame(b"hello"), true).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
-        let (status, headers, body, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
+        let (status, headers, body, trailers) =
+            tokio::time::timeout(T, read_all(resp)).await.unwrap();
         assert_eq!(status, 200);
         assert_eq!(headers.get("x-meta-bin").unwrap(), "AAEC");
         assert_eq!(body, grpc_frame(b"hello").to_vec());
@@ -279,19 +289,25 @@ fn large_messages_and_many_concurrent_streams() {
     let pki = Pki::new();
     let rt = rt();
     rt.block_on(async {
-        let origin = start_origin(Arc::new(|req, respond, _| tokio::spawn(echo(req, respond)))).await;
+        let origin =
+            start_origin(Arc::new(|req, respond, _| tokio::spawn(echo(req, respond)))).await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         // A 4 MiB message through windows much smaller than it.
         let big: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
         let mut c = client(addr).await;
-        let (resp, mut send) = c.send_request(grpc_request("/pkg.Echo/Big", &[]), false).unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/pkg.Echo/Big", &[]), false)
+            .unwrap();
         let sent = send_all(&mut send, grpc_frame(&big)).await;
         assert_eq!(sent, big.len() + 5);
         send.send_data(Bytes::new(), true).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         let (_, headers, body, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
         assert_eq!(grpc_status(&headers, &trailers).0, "0");
-        assert!(body == grpc_frame(&big).to_vec(), "4 MiB body changed in transit");
+        assert!(
+            body == grpc_frame(&big).to_vec(),
+            "4 MiB body changed in transit"
+        );
 
         // 1000 concurrent calls over 4 client connections.
         let mut tasks = Vec::new();
@@ -302,7 +318,8 @@ fn large_messages_and_many_concurrent_streams() {
                     .send_request(grpc_request("/pkg.Echo/Unary", &[]), false)
                     .unwrap();
                 let payload = format!("c{conn}-{i}");
-                send.send_data(grpc_frame(payload.as_bytes()), true).unwrap();
+                send.send_data(grpc_frame(payload.as_bytes()), true)
+                    .unwrap();
                 tasks.push(tokio::spawn(async move {
                     let resp = resp.await.unwrap();
                     let (_, headers, body, trailers) = read_all(resp).await;
@@ -352,12 +369,17 @@ fn early_trailers_then_reset_no_error_keep_the_origin_status() {
         .await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
-        let (resp, mut send) = c.send_request(grpc_request("/pkg.Echo/Stream", &[]), false).unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/pkg.Echo/Stream", &[]), false)
+            .unwrap();
         send.send_data(grpc_frame(b"first"), false).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         let (_, headers, _, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
         let (status, message) = grpc_status(&headers, &trailers);
-        assert_eq!(status, "7", "the origin's status must reach the client, not CANCELLED ({message})");
+        assert_eq!(
+            status, "7",
+            "the origin's status must reach the client, not CANCELLED ({message})"
+        );
         assert_eq!(message, "early%20no");
         drop(handle);
     });
@@ -384,13 +406,24 @@ fn client_cancellation_reaches_the_origin() {
         .await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
-        let (_resp, mut send) = c.send_request(grpc_request("/pkg.Echo/Hang", &[]), false).unwrap();
+        let (_resp, mut send) = c
+            .send_request(grpc_request("/pkg.Echo/Hang", &[]), false)
+            .unwrap();
         send.send_data(grpc_frame(b"x"), false).unwrap();
-        tokio::time::timeout(T, seen_rx.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(T, seen_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         send.send_reset(Reason::CANCEL);
-        let reason = tokio::time::timeout(T, reset_rx.recv()).await.unwrap().unwrap();
+        let reason = tokio::time::timeout(T, reset_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(reason, Reason::CANCEL);
-        wait_for(&handle, "the client reset counted", |m| m.client_resets >= 1).await;
+        wait_for(&handle, "the client reset counted", |m| {
+            m.client_resets >= 1
+        })
+        .await;
         drop(handle);
     });
 }
@@ -422,18 +455,30 @@ fn deadline_gives_deadline_exceeded_and_cancels_the_origin() {
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
         let (resp, mut send) = c
-            .send_request(grpc_request("/pkg.Echo/Slow", &[("grpc-timeout", "300m")]), false)
+            .send_request(
+                grpc_request("/pkg.Echo/Slow", &[("grpc-timeout", "300m")]),
+                false,
+            )
             .unwrap();
         send.send_data(grpc_frame(b"x"), true).unwrap();
         // The origin sees the remaining budget, never more than the client gave.
-        let t = tokio::time::timeout(T, hdr_rx.recv()).await.unwrap().unwrap();
+        let t = tokio::time::timeout(T, hdr_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         let parsed = ringedge_codec::grpc::parse_timeout(t.as_bytes()).unwrap();
-        assert!(parsed <= Duration::from_millis(300) && !parsed.is_zero(), "origin saw {t}");
+        assert!(
+            parsed <= Duration::from_millis(300) && !parsed.is_zero(),
+            "origin saw {t}"
+        );
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         let (_, headers, _, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
         assert_eq!(grpc_status(&headers, &trailers).0, "4");
         assert_eq!(
-            tokio::time::timeout(T, reset_rx.recv()).await.unwrap().unwrap(),
+            tokio::time::timeout(T, reset_rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
             Reason::CANCEL
         );
         wait_for(&handle, "a deadline counted", |m| m.deadlines_exceeded >= 1).await;
@@ -450,10 +495,13 @@ fn origin_down_gives_unavailable_naming_the_cause() {
         let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let (handle, addr) = start_proxy(&pki, dead, "", "");
         let mut c = client(addr).await;
-        let (resp, mut send) = c.send_request(grpc_request("/pkg.Echo/Unary", &[]), false).unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/pkg.Echo/Unary", &[]), false)
+            .unwrap();
         send.send_data(grpc_frame(b"x"), true).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
-        let (status, headers, body, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
+        let (status, headers, body, trailers) =
+            tokio::time::timeout(T, read_all(resp)).await.unwrap();
         assert_eq!(status, 200);
         assert!(trailers.is_none(), "edge errors are Trailers-Only");
         assert!(body.is_empty());
@@ -473,10 +521,13 @@ fn grpc_switched_off_and_non_grpc_policy() {
     let pki = Pki::new();
     let rt = rt();
     rt.block_on(async {
-        let origin = start_origin(Arc::new(|req, respond, _| tokio::spawn(echo(req, respond)))).await;
+        let origin =
+            start_origin(Arc::new(|req, respond, _| tokio::spawn(echo(req, respond)))).await;
         let (handle, addr) = start_proxy(&pki, origin, "", "grpc = false");
         let mut c = client(addr).await;
-        let (resp, mut send) = c.send_request(grpc_request("/pkg.Echo/Unary", &[]), false).unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/pkg.Echo/Unary", &[]), false)
+            .unwrap();
         send.send_data(grpc_frame(b"x"), true).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         let (status, headers, _, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
@@ -518,7 +569,9 @@ fn refused_stream_is_retried_once_with_its_body() {
         .await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
-        let (resp, mut send) = c.send_request(grpc_request("/pkg.Echo/Unary", &[]), false).unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/pkg.Echo/Unary", &[]), false)
+            .unwrap();
         send.send_data(grpc_frame(b"retry me"), true).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         let (_, headers, body, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
@@ -558,10 +611,14 @@ fn a_client_that_stops_reading_does_not_grow_edge_buffers_past_the_window() {
         }))
         .await;
         let window = 65535u64;
-        let limits = format!("[limits.h2]\ninitial_stream_window = {window}\nconnection_window = {window}\n");
+        let limits = format!(
+            "[limits.h2]\ninitial_stream_window = {window}\nconnection_window = {window}\n"
+        );
         let (handle, addr) = start_proxy(&pki, origin, &limits, "");
         let mut c = client(addr).await;
-        let (resp, mut send) = c.send_request(grpc_request("/pkg.Stream/Out", &[]), false).unwrap();
+        let (resp, mut send) = c
+            .send_request(grpc_request("/pkg.Stream/Out", &[]), false)
+            .unwrap();
         send.send_data(grpc_frame(b"go"), true).unwrap();
         let _resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         // Never read the body. Wait until the origin is held back (its count stops moving).
@@ -577,7 +634,10 @@ fn a_client_that_stops_reading_does_not_grow_edge_buffers_past_the_window() {
         let origin_sent = sent.load(Ordering::SeqCst);
         // The edge holds at most its own receive window from the origin; the client holds
         // its default window (65535) of what passed. Nothing else can have been sent.
-        assert!(origin_sent >= window, "the stream never started: {origin_sent}");
+        assert!(
+            origin_sent >= window,
+            "the stream never started: {origin_sent}"
+        );
         assert!(
             origin_sent <= 2 * window,
             "origin sent {origin_sent} bytes to a client that reads nothing"
