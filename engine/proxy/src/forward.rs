@@ -125,6 +125,8 @@ struct Call {
     /// Message boundaries of a gRPC call, request and response (enforce `max_message_bytes`).
     walk_req: Option<MessageWalker>,
     walk_resp: Option<MessageWalker>,
+    /// The origin connection that refused this call: a retry goes elsewhere when it can.
+    avoid: Option<EpKey>,
 }
 
 enum Side {
@@ -715,6 +717,7 @@ impl Forwarder {
             client_done: end_stream,
             walk_req: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
             walk_resp: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
+            avoid: None,
         });
         Metrics::inc(&self.metrics.streams_active);
         if let Some(e) = self.eps.get_mut(ep) {
@@ -772,19 +775,27 @@ impl Forwarder {
     }
 
     /// Puts a call on an origin connection with room, or queues it and asks for a connection.
+    /// A retried call avoids the connection that refused it, unless the pool cannot grow.
     fn assign(&mut self, call: CallKey) {
-        let Some(origin) = self.calls.get(call).map(|c| c.origin) else {
+        let Some((origin, avoid)) = self.calls.get(call).map(|c| (c.origin, c.avoid)) else {
             return;
         };
         let cap = self.plan.origins[origin].max_streams_per_connection;
-        let found = self.pools[origin].conns.iter().copied().find(|&k| {
-            self.eps.get(k).is_some_and(|e| {
-                !e.draining
-                    && e.h2.can_open_stream()
-                    && (cap == 0 || (e.streams.len() as u32) < cap)
-            })
+        let has_room = |e: &Endpoint| {
+            !e.draining && e.h2.can_open_stream() && (cap == 0 || (e.streams.len() as u32) < cap)
+        };
+        let pool = &self.pools[origin];
+        let found = pool
+            .conns
+            .iter()
+            .copied()
+            .find(|&k| Some(k) != avoid && self.eps.get(k).is_some_and(has_room));
+        let can_grow =
+            pool.conns.len() + pool.connecting < self.plan.origins[origin].max_connections;
+        let fallback = avoid.filter(|&k| {
+            !can_grow && pool.conns.contains(&k) && self.eps.get(k).is_some_and(has_room)
         });
-        match found {
+        match found.or(fallback) {
             Some(up) => self.start_on(call, up),
             None => {
                 self.pools[origin].waiting.push_back(call);
@@ -1183,7 +1194,9 @@ impl Forwarder {
             return;
         }
         if code == ErrorCode::RefusedStream && c.retry_ok {
-            // REFUSED_STREAM: the origin did not process the stream (RFC 9113 §8.7).
+            // REFUSED_STREAM: the origin did not process the stream (RFC 9113 §8.7); try
+            // another connection.
+            c.avoid = Some(ep);
             return self.retry(call);
         }
         Metrics::inc(&self.metrics.origin_resets);
