@@ -1,12 +1,15 @@
 //! Fuzz the HPACK decoder: arbitrary bytes, split into several header blocks that share one
 //! decoding context. Invariants: no panic; the dynamic table never exceeds its maximum size nor
 //! our advertised limit; after an error other than HeaderListTooLarge the context is abandoned
-//! (as the connection would be).
+//! (as the connection would be). Every decoded list also goes through the HTTP/2 message
+//! validation (`ringedge_codec::message`), which must never panic, and a list it accepts as a
+//! request must have a non-empty `:method` and `:path`.
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use ringedge_codec::hpack::{Decoder, HeaderField};
+use ringedge_codec::message;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else { return };
@@ -20,11 +23,14 @@ fuzz_target!(|data: &[u8]| {
             dec.set_max_table_size(limit / 2);
         }
         let block = Bytes::copy_from_slice(chunk);
-        let mut fields = 0usize;
-        let r = dec.decode(&block, &mut |f: HeaderField| {
-            fields += 1;
-            let _ = (f.name.len(), f.value.len());
-        });
+        let mut fields: Vec<HeaderField> = Vec::new();
+        let r = dec.decode(&block, &mut |f: HeaderField| fields.push(f));
+        if let Ok(head) = message::parse_request(&fields) {
+            assert!(!head.method.is_empty());
+            assert!(head.method.as_ref() == b"CONNECT" || !head.path.is_empty());
+        }
+        let _ = message::parse_response(&fields);
+        let _ = message::check_trailers(&fields);
         assert!(dec.table_size() <= dec.table_capacity());
         assert!(dec.table_capacity() <= limit);
         if let Err(e) = r {
