@@ -174,6 +174,9 @@ pub struct Forwarder {
     events: Vec<Event>,
     /// The time passed in by the latest entry point (the forwarder reads no clock).
     now: Instant,
+    /// The endpoint whose socket task is inside [`Forwarder::recv`]: it takes its output right
+    /// after, so waking it would only cost a spurious poll (and a `recv` that finds nothing).
+    driving: Option<EpKey>,
     scratch: headers::Scratch,
     timeout_text: String,
 }
@@ -211,6 +214,7 @@ impl Forwarder {
             control_wakeup: false,
             events: Vec::new(),
             now,
+            driving: None,
             scratch: headers::Scratch::default(),
             timeout_text: String::new(),
         }
@@ -305,6 +309,9 @@ impl Forwarder {
     }
 
     fn wake(&mut self, ep: EpKey) {
+        if self.driving == Some(ep) {
+            return;
+        }
         if let Some(w) = self.eps.get_mut(ep).and_then(|e| e.waker.take()) {
             w.wake();
         }
@@ -351,7 +358,9 @@ impl Forwarder {
         e.last_active = now;
         self.now = now;
         let _ = e.h2.recv(buf, now);
+        self.driving = Some(ep);
         self.dispatch(ep, now);
+        self.driving = None;
     }
 
     /// Lends `ep`'s pending output to the socket driver.
