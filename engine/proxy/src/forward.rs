@@ -47,6 +47,9 @@ use crate::route::{RouteDecision, RouteTable};
 use crate::metrics::Metrics;
 use crate::slab::{Key, Slab};
 
+/// Rounds of event handling per [`Forwarder::dispatch`] (events caused by handling events).
+const DISPATCH_ROUNDS: usize = 4;
+
 /// Key of an endpoint (one HTTP/2 connection) in the forwarder.
 pub type EpKey = Key;
 type CallKey = Key;
@@ -409,20 +412,25 @@ impl Forwarder {
 
     fn dispatch(&mut self, ep: EpKey, now: Instant) {
         let mut events = std::mem::take(&mut self.events);
-        if let Some(e) = self.eps.get_mut(ep) {
-            while let Some(ev) = e.h2.poll_event() {
-                events.push(ev);
+        let is_down = matches!(self.eps.get(ep).map(|e| &e.side), Some(Side::Down { .. }));
+        // Handling an event can make the connection emit more (a reset for a malformed request
+        // that trips max_resets_per_window adds LimitExceeded and Closed): drain those too, in
+        // a bounded number of rounds (what is left waits for the next dispatch).
+        for _ in 0..DISPATCH_ROUNDS {
+            if let Some(e) = self.eps.get_mut(ep) {
+                while let Some(ev) = e.h2.poll_event() {
+                    events.push(ev);
+                }
             }
-        }
-        let is_down = matches!(
-            self.eps.get(ep).map(|e| &e.side),
-            Some(Side::Down { .. })
-        );
-        for ev in events.drain(..) {
-            if is_down {
-                self.on_down_event(ep, ev, now);
-            } else {
-                self.on_up_event(ep, ev, now);
+            if events.is_empty() {
+                break;
+            }
+            for ev in events.drain(..) {
+                if is_down {
+                    self.on_down_event(ep, ev, now);
+                } else {
+                    self.on_up_event(ep, ev, now);
+                }
             }
         }
         self.events = events;
@@ -555,9 +563,13 @@ impl Forwarder {
         self.eps.get(ep)?.streams.get(&sid).copied()
     }
 
+    /// Resets a client stream for a peer error the forwarder found (malformed request or
+    /// trailers). It counts toward the client's `max_resets_per_window`, so a stream of
+    /// malformed requests ends in GOAWAY(ENHANCE_YOUR_CALM) like a reset flood.
     fn reset_down(&mut self, ep: EpKey, sid: StreamId, code: ErrorCode) {
+        let now = self.now;
         if let Some(e) = self.eps.get_mut(ep) {
-            let _ = e.h2.send_reset(sid, code);
+            let _ = e.h2.reset_for_peer_error(sid, code, now);
         }
         self.wake(ep);
     }
@@ -572,6 +584,11 @@ impl Forwarder {
         end_stream: bool,
         now: Instant,
     ) {
+        if self.eps.get(ep).is_none_or(|e| e.h2.is_closed()) {
+            // The connection failed after this request was parsed (e.g. a later frame of the
+            // same read tripped a limit): its streams are gone and nothing can answer.
+            return;
+        }
         Metrics::inc(&self.metrics.streams_total);
         if let Some(e) = self.eps.get_mut(ep) {
             e.first_request_by = None;
