@@ -147,6 +147,8 @@ struct Endpoint {
     waker: Option<Waker>,
     /// No new streams: GOAWAY received or sent.
     draining: bool,
+    /// When the endpoint last had an open stream (or was added): the idle clock. Bytes
+    /// received do not move it (slowloris: a dribbled partial frame is not activity).
     last_active: Instant,
     /// Client connections: the first request must arrive before this (`header_timeout`).
     first_request_by: Option<Instant>,
@@ -349,7 +351,8 @@ impl Forwarder {
             buf.clear();
             return;
         };
-        e.last_active = now;
+        // Received bytes are not activity: `last_active` follows open streams (see on_timer),
+        // so a peer dribbling a partial frame or sending only PINGs is still idle.
         self.now = now;
         let _ = e.h2.recv(buf, now);
         self.dispatch(ep, now);
@@ -1351,8 +1354,10 @@ impl Forwarder {
             return;
         };
         Metrics::dec(&self.metrics.streams_active);
+        let now = self.now;
         if let Some(d) = self.eps.get_mut(c.down) {
             d.streams.remove(&c.down_sid);
+            d.last_active = now;
             if c.to_up.bytes > 0 {
                 d.h2.release_capacity(c.down_sid, c.to_up.bytes);
             }
@@ -1361,6 +1366,7 @@ impl Forwarder {
         if let Some((up, usid)) = c.up {
             if let Some(u) = self.eps.get_mut(up) {
                 u.streams.remove(&usid);
+                u.last_active = now;
                 if let Some(code) = up_reset {
                     let _ = u.h2.send_reset(usid, code);
                 }
@@ -1436,6 +1442,9 @@ impl Forwarder {
                 continue;
             }
             if !e.streams.is_empty() || e.draining {
+                // Open streams are activity: the idle clock starts when the last one ends
+                // (finish_call also sets it; this tick covers every other way a stream goes).
+                e.last_active = now;
                 continue;
             }
             let (idle, origin) = match &e.side {
