@@ -107,6 +107,11 @@ struct Rig {
 }
 
 fn rig(server: &str) -> Rig {
+    rig_with(server, "")
+}
+
+/// `server` lines go in `[server]`; `h2` lines are added to `[limits.h2]` after [`LIMITS`].
+fn rig_with(server: &str, h2: &str) -> Rig {
     let pki = Pki::new();
     let rt = rt();
     let origin_requests = Arc::new(AtomicU64::new(0));
@@ -122,7 +127,7 @@ drain_timeout_ms = 0
 [[tls.certificates]]
 cert = "{cert}"
 key = "{key}"
-{LIMITS}
+{LIMITS}{h2}
 [[origins]]
 name = "o"
 url = "h2c://{origin}"
@@ -293,6 +298,7 @@ const PRIORITY_FLAG: u8 = 0x20;
 const NO_ERROR: u32 = 0x0;
 const PROTOCOL_ERROR: u32 = 0x1;
 const FLOW_CONTROL_ERROR: u32 = 0x3;
+const SETTINGS_TIMEOUT: u32 = 0x4;
 const STREAM_CLOSED: u32 = 0x5;
 const FRAME_SIZE_ERROR: u32 = 0x6;
 const REFUSED_STREAM: u32 = 0x7;
@@ -791,7 +797,29 @@ fn attack_oversized_header_list(rig: &Rig) {
     }
     c.expect_alive();
     c.roundtrip(3);
-    wait_limit(rig, "max_header_list_size", 1);
+    // Many tiny fields: a small block whose list size is over the limit only because each
+    // field counts 32 bytes of overhead (RFC 7541 §4.1): 60 × (3 + 0 + 32) = 2100 > 1024.
+    let mut fields = grpc_fields("/pkg.Echo/Unary");
+    fields.extend(std::iter::repeat_n(("x-a", ""), 60));
+    let tiny = block(&fields);
+    assert!(
+        tiny.len() < 1024,
+        "the block itself is small ({} bytes)",
+        tiny.len()
+    );
+    c.send(&headers(5, &tiny, true));
+    let (f, _) = c.until("a 431 or RST_STREAM on stream 5", |f| {
+        assert!(
+            f.kind != GOAWAY,
+            "GOAWAY for an oversized header list: {f:?}"
+        );
+        f.stream == 5 && (f.kind == HEADERS || f.kind == RST_STREAM)
+    });
+    if f.kind == HEADERS {
+        assert_eq!(f.field(":status"), Some("431"));
+    }
+    c.roundtrip(7);
+    wait_limit(rig, "max_header_list_size", 2);
 }
 
 /// Streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused (§5.1.2); after
@@ -1336,6 +1364,56 @@ fn a_client_trickling_a_partial_frame_is_closed_by_the_idle_rule() {
         "a client dribbling a partial frame held the connection for {:?} (idle_timeout_ms = 600)",
         t0.elapsed()
     );
+    assert_healthy(&rig);
+}
+
+/// A client that never acknowledges our SETTINGS (§6.5.3) is sent away with SETTINGS_TIMEOUT.
+#[test]
+fn unacknowledged_settings_get_settings_timeout() {
+    let _g = serial();
+    let rig = rig_with(SERVER, "settings_ack_timeout_ms = 300\n");
+    let t0 = Instant::now();
+    let mut c = Raw::tcp(rig.addr);
+    let mut hello = PREFACE.to_vec();
+    hello.extend(settings(&[]));
+    c.send(&hello);
+    c.expect_goaway(&[SETTINGS_TIMEOUT]);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "GOAWAY before the timeout"
+    );
+    assert_healthy(&rig);
+}
+
+/// Connections beyond `max_connections_per_shard` are closed right after accept and counted
+/// (`connections_rejected_limit`); a freed slot serves again.
+///
+/// BUG (ignored until decided): the config docs (`ServerConfig::max_connections_per_shard`,
+/// ringedge.example.toml) and the metric `connections_rejected_limit` promise "closed right
+/// after accept", but `ringedge_rt::serve` waits for a free slot BEFORE accepting, so excess
+/// connections sit in the kernel backlog (TCP connect succeeds, no SETTINGS, no close) until
+/// a held connection ends, and the counter never moves (nothing increments it).
+#[test]
+#[ignore = "max_connections_per_shard queues in the backlog instead of closing at accept; connections_rejected_limit is never incremented"]
+fn connections_beyond_the_shard_limit_are_closed_at_accept() {
+    let _g = serial();
+    let rig = rig(&format!("{SERVER}\nmax_connections_per_shard = 4"));
+    let mut held: Vec<Raw> = (0..4).map(|_| Raw::open(rig.addr)).collect();
+    for c in &mut held {
+        c.expect_alive();
+    }
+    let mut extra = Raw::tcp(rig.addr);
+    extra.send(PREFACE);
+    extra.expect_closed();
+    let deadline = Instant::now() + WAIT;
+    while rig.handle.metrics().connections_rejected_limit == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "connections_rejected_limit never moved"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    held.pop();
     assert_healthy(&rig);
 }
 
