@@ -125,6 +125,9 @@ struct Call {
     up_done: bool,
     /// The client finished its request (END_STREAM received).
     client_done: bool,
+    /// Request content bytes still due by the client's `content-length`, if it sent one
+    /// (RFC 9113 §8.1.1: a different DATA total makes the request malformed).
+    req_remaining: Option<u64>,
     /// Message boundaries of a gRPC call, request and response (enforce `max_message_bytes`).
     walk_req: Option<MessageWalker>,
     walk_resp: Option<MessageWalker>,
@@ -597,6 +600,13 @@ impl Forwarder {
             e.first_request_by = None;
         }
         let head = match message::parse_request(&fields) {
+            // §8.1.1: END_STREAM on the HEADERS means no content; a non-zero content-length
+            // then contradicts it.
+            Ok(head) if end_stream && head.content_length.is_some_and(|n| n > 0) => {
+                self.metrics.limit("malformed_request");
+                self.reset_down(ep, sid, ErrorCode::ProtocolError);
+                return;
+            }
             Ok(head) => head,
             Err(_) => {
                 // RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
@@ -716,6 +726,7 @@ impl Forwarder {
             resp_started: false,
             up_done: false,
             client_done: end_stream,
+            req_remaining: head.content_length,
             walk_req: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
             walk_resp: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
         });
@@ -891,6 +902,12 @@ impl Forwarder {
             self.wake(ep);
             return;
         };
+        if !self.check_content_length(call, data.len(), end_stream) {
+            if let Some(e) = self.eps.get_mut(ep) {
+                e.h2.release_capacity(sid, data.len());
+            }
+            return;
+        }
         if !self.check_messages(call, &data, true) {
             // The call was answered; the bytes were never queued: return their credit.
             if let Some(e) = self.eps.get_mut(ep) {
@@ -907,6 +924,30 @@ impl Forwarder {
         self.flush_to_up(call);
     }
 
+    /// RFC 9113 §8.1.1: a request whose DATA total differs from its `content-length` is
+    /// malformed and must not be forwarded. Checked before each chunk is queued, so the origin
+    /// never receives the offending bytes nor the end of the request: on a violation the
+    /// client gets RST_STREAM(PROTOCOL_ERROR), the origin RST_STREAM(CANCEL). Returns `false`
+    /// when the call was ended.
+    fn check_content_length(&mut self, call: CallKey, len: usize, end_stream: bool) -> bool {
+        let Some(c) = self.calls.get_mut(call) else {
+            return false;
+        };
+        let Some(remaining) = c.req_remaining else {
+            return true;
+        };
+        let len = len as u64;
+        if len <= remaining && (!end_stream || len == remaining) {
+            c.req_remaining = Some(remaining - len);
+            return true;
+        }
+        let (down, sid) = (c.down, c.down_sid);
+        self.metrics.limit("malformed_request");
+        self.reset_down(down, sid, ErrorCode::ProtocolError);
+        self.finish_call(call, Some(ErrorCode::Cancel));
+        false
+    }
+
     fn on_request_trailers(&mut self, ep: EpKey, sid: StreamId, fields: Vec<HeaderField>) {
         let Some(call) = self.call_on(ep, sid) else {
             return;
@@ -915,6 +956,9 @@ impl Forwarder {
             self.metrics.limit("malformed_trailers");
             self.reset_down(ep, sid, ErrorCode::ProtocolError);
             self.finish_call(call, Some(ErrorCode::Cancel));
+            return;
+        }
+        if !self.check_content_length(call, 0, true) {
             return;
         }
         let c = self.calls.get_mut(call).expect("mapped call exists");
