@@ -1144,8 +1144,21 @@ fn attack_stream_errors(rig: &Rig) {
     c.send(&headers(13, &block(&[("x-t", "1")]), false));
     c.expect_rst(13, PROTOCOL_ERROR);
 
+    // §8.1.1: content-length must equal the DATA payload sum; an intermediary must not
+    // forward such a request and treats it as a stream error PROTOCOL_ERROR.
+    let mut fields = grpc_fields("/pkg.Echo/Unary");
+    fields.push(("content-length", "3"));
+    c.send(&headers(15, &block(&fields), false));
+    c.send(&data(15, &grpc_msg(b"more than three"), true));
+    c.expect_rst(15, PROTOCOL_ERROR);
+    // And a content-length on HEADERS that carry END_STREAM (no content at all).
+    let mut fields = grpc_fields("/pkg.Echo/Unary");
+    fields.push(("content-length", "5"));
+    c.send(&headers(19, &block(&fields), true));
+    c.expect_rst(19, PROTOCOL_ERROR);
+
     c.expect_alive();
-    c.roundtrip(15);
+    c.roundtrip(21);
 }
 
 /// Malformed requests (RFC 9113 §8.1.1, §8.2, §8.3): stream error PROTOCOL_ERROR, connection
