@@ -822,6 +822,48 @@ fn attack_oversized_header_list(rig: &Rig) {
     wait_limit(rig, "max_header_list_size", 2);
 }
 
+/// HPACK bomb (cf. CVE-2016-6581): one 3000-byte entry in the dynamic table, then a small
+/// block that references it 500 times (1.5 MB of header list). The header list limit must
+/// refuse it on its stream (431 / RST_STREAM), and the HPACK context must stay in step for
+/// the next request.
+fn attack_hpack_bomb(rig: &Rig) {
+    let mut c = Raw::open(rig.addr);
+    let value = "b".repeat(3000);
+    let mut b1 = request("/pkg.Echo/Unary");
+    b1.push(0x40); // literal with incremental indexing, new name (RFC 7541 §6.2.1)
+    hpack_int(&mut b1, 7, 0, 6);
+    b1.extend_from_slice(b"x-bomb");
+    hpack_int(&mut b1, 7, 0, value.len());
+    b1.extend_from_slice(value.as_bytes());
+    let mut b2 = request("/pkg.Echo/Unary");
+    b2.extend(std::iter::repeat_n(0x80 | 62, 500)); // indexed: the first dynamic entry
+    for (sid, blk) in [(1, b1), (3, b2)] {
+        c.send(&headers(sid, &blk, true));
+        let (f, _) = c.until("a 431 or RST_STREAM", |f| {
+            assert!(f.kind != GOAWAY, "GOAWAY for an HPACK bomb: {f:?}");
+            f.stream == sid && (f.kind == HEADERS || f.kind == RST_STREAM)
+        });
+        if f.kind == HEADERS {
+            assert_eq!(f.field(":status"), Some("431"), "stream {sid}");
+        }
+    }
+    c.roundtrip(5);
+    wait_limit(rig, "max_header_list_size", 2);
+}
+
+/// PRIORITY frames for thousands of idle streams (the priority-tree "resource loop",
+/// CVE-2019-9513): deprecated priorities are ignored, so they cost nothing, open nothing
+/// (§5.1: PRIORITY does not change an idle stream) and a lower stream id still opens.
+fn attack_priority_churn(rig: &Rig) {
+    let mut c = Raw::open(rig.addr);
+    let out: Vec<u8> = (0..3000u32)
+        .flat_map(|i| priority(3 + 2 * i, 1 + 2 * i))
+        .collect();
+    c.send(&out);
+    c.expect_alive();
+    c.roundtrip(1);
+}
+
 /// Streams beyond SETTINGS_MAX_CONCURRENT_STREAMS are refused (§5.1.2); after
 /// `max_refused_streams` refusals the client is told to go away.
 fn attack_refused_streams(rig: &Rig) {
@@ -967,6 +1009,24 @@ fn conn_cases() -> Vec<ConnCase> {
             name: "HPACK truncated string (§4.3)",
             open1: false,
             bytes: headers(1, &[0x00, 0x05, b'a'], true),
+            codes: &[COMPRESSION_ERROR],
+        },
+        ConnCase {
+            name: "HPACK table size update after a field (RFC 7541 §4.2)",
+            open1: false,
+            bytes: headers(1, &[0x00, 0x01, b'a', 0x01, b'b', 0x20], true),
+            codes: &[COMPRESSION_ERROR],
+        },
+        ConnCase {
+            name: "HPACK Huffman padding not all ones (RFC 7541 §5.2)",
+            open1: false,
+            bytes: headers(1, &[0x00, 0x81, 0x00, 0x01, b'b'], true),
+            codes: &[COMPRESSION_ERROR],
+        },
+        ConnCase {
+            name: "HPACK Huffman EOS in a string (RFC 7541 §5.2)",
+            open1: false,
+            bytes: headers(1, &[0x00, 0x84, 0xff, 0xff, 0xff, 0xff, 0x01, b'b'], true),
             codes: &[COMPRESSION_ERROR],
         },
         ConnCase {
@@ -1213,6 +1273,11 @@ fn attack_malformed_requests(rig: &Rig) {
             f
         }),
         ("newline in a value", with(("x-v", "a\r\nb"))),
+        ("NUL in a value", with(("x-v", "a\0b"))),
+        (
+            "host differing from :authority",
+            with(("host", "other.test")),
+        ),
         ("space in a name", with(("x y", "1"))),
     ];
     let mut sid = 1;
@@ -1273,6 +1338,8 @@ fn oversized_header_list_is_refused_on_its_stream_only() {
     let _g = serial();
     let rig = rig(SERVER);
     attack_oversized_header_list(&rig);
+    attack_hpack_bomb(&rig);
+    attack_priority_churn(&rig);
     assert_healthy(&rig);
 }
 
@@ -1442,6 +1509,8 @@ fn one_proxy_survives_every_attack_in_a_row() {
     attack_continuation_flood(&rig);
     attack_huge_header_block(&rig);
     attack_oversized_header_list(&rig);
+    attack_hpack_bomb(&rig);
+    attack_priority_churn(&rig);
     attack_refused_streams(&rig);
     attack_bad_preface(&rig);
     attack_connection_errors(&rig);
