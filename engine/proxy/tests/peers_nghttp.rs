@@ -349,3 +349,96 @@ fn nghttp_sees_grpc_trailers_after_the_body() {
     assert_eq!(count.load(Ordering::SeqCst), 1);
     drop(handle);
 }
+
+/// Kills the child (by its own handle) when dropped, so a failed assertion never leaks it.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The same load over TLS (ALPN h2) through the quick-mode binary, `ringedge proxy`.
+#[test]
+fn h2load_over_tls_through_the_quick_mode_binary() {
+    let _g = serial();
+    let Some(h2load) = tool("h2load") else { return };
+    let dir = TempDir::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let origin = rt.block_on(start_origin(Arc::clone(&count)));
+    let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).unwrap();
+    std::fs::write(dir.0.join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.0.join("key.pem"), key).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.0.join("ringedge.log")).unwrap();
+    let mut proxy = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_ringedge"))
+            .args(["proxy", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
+            .arg(dir.0.join("cert.pem"))
+            .arg("--key")
+            .arg(dir.0.join("key.pem"))
+            .args(["--origin", &format!("h2c://{origin}"), "--shards", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start ringedge proxy"),
+    );
+    // Wait (bounded) until it listens.
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Some(status) = proxy.0.try_wait().unwrap() {
+            panic!(
+                "ringedge exited ({status}): {}",
+                std::fs::read_to_string(dir.0.join("ringedge.log")).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ringedge never listened on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let body = dir.0.join("req.grpc");
+    std::fs::write(&body, grpc_msg(b"hello over TLS")).unwrap();
+    let out = run_bounded(
+        Command::new(h2load)
+            .args(["-n", "1000", "-c", "4", "-m", "16", "-d"])
+            .arg(&body)
+            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+            .arg(format!("https://127.0.0.1:{port}/pkg.Echo/Unary")),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "h2load failed: {}\n{stdout}",
+        out.status
+    );
+    assert!(
+        stdout.contains("Application protocol: h2"),
+        "not h2 over TLS:\n{stdout}"
+    );
+    let req = h2load_requests(&stdout);
+    let get = |k: &str| req.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    assert_eq!(
+        get("succeeded"),
+        Some(1000),
+        "not every request succeeded:\n{stdout}"
+    );
+    assert_eq!(get("errored"), Some(0), "{stdout}");
+    assert!(stdout.contains("status codes: 1000 2xx"), "{stdout}");
+    assert_eq!(count.load(Ordering::SeqCst), 1000, "origin request count");
+    assert!(
+        proxy.0.try_wait().unwrap().is_none(),
+        "ringedge exited during the load"
+    );
+}
