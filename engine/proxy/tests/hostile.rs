@@ -102,6 +102,8 @@ struct Rig {
     handle: ringedge::ServerHandle,
     addr: SocketAddr,
     origin_requests: Arc<AtomicU64>,
+    /// Held (`Hang`) origin streams that the proxy reset.
+    origin_resets: Arc<AtomicU64>,
     rt: tokio::runtime::Runtime,
     _pki: Pki,
 }
@@ -115,7 +117,11 @@ fn rig_with(server: &str, h2: &str) -> Rig {
     let pki = Pki::new();
     let rt = rt();
     let origin_requests = Arc::new(AtomicU64::new(0));
-    let origin = rt.block_on(start_origin(Arc::clone(&origin_requests)));
+    let origin_resets = Arc::new(AtomicU64::new(0));
+    let origin = rt.block_on(start_origin(
+        Arc::clone(&origin_requests),
+        Arc::clone(&origin_resets),
+    ));
     let port = free_port();
     let text = format!(
         r#"
@@ -150,6 +156,7 @@ origin = "o"
         handle,
         addr,
         origin_requests,
+        origin_resets,
         rt,
         _pki: pki,
     }
@@ -157,19 +164,20 @@ origin = "o"
 
 /// The origin: echoes the request body with `grpc-status: 0` trailers; a `:path` containing
 /// `Hang` is held open (never answered) until the proxy resets it.
-async fn start_origin(count: Arc<AtomicU64>) -> SocketAddr {
+async fn start_origin(count: Arc<AtomicU64>, resets: Arc<AtomicU64>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let count = Arc::clone(&count);
+            let resets = Arc::clone(&resets);
             tokio::spawn(async move {
                 let Ok(mut conn) = h2::server::handshake(sock).await else {
                     return;
                 };
                 while let Some(Ok((req, respond))) = conn.accept().await {
                     count.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(origin_call(req, respond));
+                    tokio::spawn(origin_call(req, respond, Arc::clone(&resets)));
                 }
             });
         }
@@ -177,9 +185,18 @@ async fn start_origin(count: Arc<AtomicU64>) -> SocketAddr {
     addr
 }
 
-async fn origin_call(req: Request<RecvStream>, mut respond: h2::server::SendResponse<Bytes>) {
+async fn origin_call(
+    req: Request<RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    resets: Arc<AtomicU64>,
+) {
     if req.uri().path().contains("Hang") {
-        let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+        if std::future::poll_fn(|cx| respond.poll_reset(cx))
+            .await
+            .is_ok()
+        {
+            resets.fetch_add(1, Ordering::SeqCst);
+        }
         return;
     }
     let mut body = req.into_body();
@@ -657,21 +674,32 @@ fn summary(frames: &[Frame]) -> Vec<String> {
 
 // ----- floods ----------------------------------------------------------------------------------
 
-/// Rapid reset (CVE-2023-44487): HEADERS + RST_STREAM(CANCEL) for 100 streams in one write.
+/// Rapid reset (CVE-2023-44487): HEADERS + RST_STREAM(CANCEL) for 100 streams in one write,
+/// after one real call so the origin connection is warm and every request could be forwarded
+/// at once (the costly case: work started upstream for each reset stream).
 fn attack_rapid_reset(rig: &Rig) {
-    let before = rig.origin_requests.load(Ordering::SeqCst);
     let mut c = Raw::open(rig.addr);
-    let mut out = Vec::new();
-    for i in 0..100u32 {
-        let sid = 1 + 2 * i;
-        out.extend(headers(sid, &request("/pkg.Echo/Unary"), false));
-        out.extend(rst(sid, CANCEL));
+    c.roundtrip(1);
+    let before = rig.origin_requests.load(Ordering::SeqCst);
+    let resets_before = rig.origin_resets.load(Ordering::SeqCst);
+    // In batches of 4 pairs with short pauses, so the proxy handles them in separate reads and
+    // forwards the early ones before the limit trips (one write would be refused as a whole).
+    for batch in 0..25u32 {
+        let mut out = Vec::new();
+        for i in 1..=4u32 {
+            let sid = 1 + 2 * (4 * batch + i);
+            out.extend(headers(sid, &request("/pkg.Echo/Hang"), false));
+            out.extend(rst(sid, CANCEL));
+        }
+        if !c.send(&out) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(3));
     }
-    c.send(&out);
     let (g, _) = c.expect_goaway(&[ENHANCE_YOUR_CALM]);
     let last = u32::from_be_bytes(g.payload[..4].try_into().unwrap());
     assert!(
-        last <= 2 * 21 + 1,
+        last <= 1 + 2 * 21,
         "GOAWAY last-stream-id {last}: the flood went on too long"
     );
     wait_limit(rig, "max_resets_per_window", 1);
@@ -682,6 +710,15 @@ fn attack_rapid_reset(rig: &Rig) {
         seen <= 21,
         "the origin saw {seen} requests of a reset flood"
     );
+    // And every one it saw was cancelled: no work is left running upstream.
+    let deadline = Instant::now() + WAIT;
+    while rig.origin_resets.load(Ordering::SeqCst) - resets_before < seen {
+        assert!(
+            Instant::now() < deadline,
+            "origin streams of the flood were never reset"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// SETTINGS flood (CVE-2019-9515): each one costs an ACK.
