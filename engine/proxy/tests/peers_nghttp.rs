@@ -1,6 +1,7 @@
 //! Independent peers we did not write: nghttp2's `h2load` (load generator) and `nghttp` (client)
-//! from Debian's `nghttp2-client`, through a running ringedge (cleartext h2c on the client side,
-//! prior knowledge) to an `h2`-crate gRPC echo origin.
+//! from Debian's `nghttp2-client`, through a running ringedge to an `h2`-crate gRPC echo origin:
+//! in-process with cleartext h2c (prior knowledge) on the client side, and over TLS (ALPN h2)
+//! through the quick-mode binary `ringedge proxy`.
 //!
 //! When the tools are missing the tests skip with a note, except under CI (the `CI` environment
 //! variable is set), where they fail: `scripts/test.sh` installs `nghttp2-client`.
