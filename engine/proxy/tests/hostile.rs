@@ -1157,6 +1157,36 @@ fn conn_cases() -> Vec<ConnCase> {
             codes: &[PROTOCOL_ERROR],
         },
         ConnCase {
+            name: "RST_STREAM on stream 0 (§6.4)",
+            open1: false,
+            bytes: rst(0, CANCEL),
+            codes: &[PROTOCOL_ERROR],
+        },
+        ConnCase {
+            name: "WINDOW_UPDATE length 3 (§6.9)",
+            open1: false,
+            bytes: frame(WINDOW_UPDATE, 0, 0, &[0, 0, 1]),
+            codes: &[FRAME_SIZE_ERROR],
+        },
+        ConnCase {
+            name: "PRIORITY on stream 0 (§6.3)",
+            open1: false,
+            bytes: frame(PRIORITY, 0, 0, &[0, 0, 0, 1, 15]),
+            codes: &[PROTOCOL_ERROR],
+        },
+        ConnCase {
+            name: "DATA padding longer than the payload (§6.1)",
+            open1: true,
+            bytes: frame(DATA, 0x8, 1, &[9, 1, 2]),
+            codes: &[PROTOCOL_ERROR],
+        },
+        ConnCase {
+            name: "HEADERS padding longer than the payload (§6.2)",
+            open1: false,
+            bytes: frame(HEADERS, END_HEADERS | 0x8, 1, &[200, 0x82]),
+            codes: &[PROTOCOL_ERROR],
+        },
+        ConnCase {
             name: "RST_STREAM length 3 (§6.4)",
             open1: true,
             bytes: frame(RST_STREAM, 0, 1, &[0; 3]),
@@ -1254,8 +1284,13 @@ fn attack_stream_errors(rig: &Rig) {
     c.send(&headers(19, &block(&fields), true));
     c.expect_rst(19, PROTOCOL_ERROR);
 
+    // §6.3: a PRIORITY frame of another length than 5 is a stream error FRAME_SIZE_ERROR.
+    c.send(&headers(21, &hang, false));
+    c.send(&frame(PRIORITY, 0, 21, &[0, 0, 0, 1]));
+    c.expect_rst(21, FRAME_SIZE_ERROR);
+
     c.expect_alive();
-    c.roundtrip(21);
+    c.roundtrip(23);
 }
 
 /// Malformed requests (RFC 9113 §8.1.1, §8.2, §8.3): stream error PROTOCOL_ERROR, connection
