@@ -322,7 +322,7 @@ async fn serve_client(
                 }
                 Ok(Err(e)) => {
                     Metrics::inc(&metrics.tls_handshake_failed);
-                    if let HandshakeError::Tls(TlsError::NoApplicationProtocol { .. }) = e {
+                    if let HandshakeError::Tls(TlsError::NoApplicationProtocol) = e {
                         Metrics::inc(&metrics.tls_no_alpn_h2);
                     }
                     tracing::debug!(%peer, error = %e, "client handshake failed");
