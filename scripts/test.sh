@@ -11,6 +11,25 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Independent HTTP/2 peers for engine/proxy/tests/peers_nghttp.rs: h2load and nghttp from
+# Debian's nghttp2-client. Installed when missing and we are root. Otherwise that test skips,
+# except under CI (CI set), where a missing tool is an error here and in the test.
+install_nghttp2_client() {
+    if command -v h2load >/dev/null 2>&1 && command -v nghttp >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        step "installing nghttp2-client (h2load, nghttp)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nghttp2-client
+    elif [ -n "${CI:-}" ]; then
+        echo "h2load/nghttp missing and not installable here (need root and apt-get):" \
+            "install Debian's nghttp2-client" >&2
+        exit 1
+    fi
+}
+install_nghttp2_client
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -47,6 +47,9 @@ use crate::metrics::Metrics;
 use crate::route::{RouteDecision, RouteTable};
 use crate::slab::{Key, Slab};
 
+/// Rounds of event handling per [`Forwarder::dispatch`] (events caused by handling events).
+const DISPATCH_ROUNDS: usize = 4;
+
 /// Key of an endpoint (one HTTP/2 connection) in the forwarder.
 pub type EpKey = Key;
 type CallKey = Key;
@@ -122,6 +125,9 @@ struct Call {
     up_done: bool,
     /// The client finished its request (END_STREAM received).
     client_done: bool,
+    /// Request content bytes still due by the client's `content-length`, if it sent one
+    /// (RFC 9113 §8.1.1: a different DATA total makes the request malformed).
+    req_remaining: Option<u64>,
     /// Message boundaries of a gRPC call, request and response (enforce `max_message_bytes`).
     walk_req: Option<MessageWalker>,
     walk_resp: Option<MessageWalker>,
@@ -146,6 +152,8 @@ struct Endpoint {
     waker: Option<Waker>,
     /// No new streams: GOAWAY received or sent.
     draining: bool,
+    /// When the endpoint last had an open stream (or was added): the idle clock. Bytes
+    /// received do not move it (slowloris: a dribbled partial frame is not activity).
     last_active: Instant,
     /// Client connections: the first request must arrive before this (`header_timeout`).
     first_request_by: Option<Instant>,
@@ -355,7 +363,8 @@ impl Forwarder {
             buf.clear();
             return;
         };
-        e.last_active = now;
+        // Received bytes are not activity: `last_active` follows open streams (see on_timer),
+        // so a peer dribbling a partial frame or sending only PINGs is still idle.
         self.now = now;
         let _ = e.h2.recv(buf, now);
         self.driving = Some(ep);
@@ -423,17 +432,25 @@ impl Forwarder {
 
     fn dispatch(&mut self, ep: EpKey, now: Instant) {
         let mut events = std::mem::take(&mut self.events);
-        if let Some(e) = self.eps.get_mut(ep) {
-            while let Some(ev) = e.h2.poll_event() {
-                events.push(ev);
-            }
-        }
         let is_down = matches!(self.eps.get(ep).map(|e| &e.side), Some(Side::Down { .. }));
-        for ev in events.drain(..) {
-            if is_down {
-                self.on_down_event(ep, ev, now);
-            } else {
-                self.on_up_event(ep, ev, now);
+        // Handling an event can make the connection emit more (a reset for a malformed request
+        // that trips max_resets_per_window adds LimitExceeded and Closed): drain those too, in
+        // a bounded number of rounds (what is left waits for the next dispatch).
+        for _ in 0..DISPATCH_ROUNDS {
+            if let Some(e) = self.eps.get_mut(ep) {
+                while let Some(ev) = e.h2.poll_event() {
+                    events.push(ev);
+                }
+            }
+            if events.is_empty() {
+                break;
+            }
+            for ev in events.drain(..) {
+                if is_down {
+                    self.on_down_event(ep, ev, now);
+                } else {
+                    self.on_up_event(ep, ev, now);
+                }
             }
         }
         self.events = events;
@@ -566,9 +583,13 @@ impl Forwarder {
         self.eps.get(ep)?.streams.get(&sid).copied()
     }
 
+    /// Resets a client stream for a peer error the forwarder found (malformed request or
+    /// trailers). It counts toward the client's `max_resets_per_window`, so a stream of
+    /// malformed requests ends in GOAWAY(ENHANCE_YOUR_CALM) like a reset flood.
     fn reset_down(&mut self, ep: EpKey, sid: StreamId, code: ErrorCode) {
+        let now = self.now;
         if let Some(e) = self.eps.get_mut(ep) {
-            let _ = e.h2.send_reset(sid, code);
+            let _ = e.h2.reset_for_peer_error(sid, code, now);
         }
         self.wake(ep);
     }
@@ -583,11 +604,23 @@ impl Forwarder {
         end_stream: bool,
         now: Instant,
     ) {
+        if self.eps.get(ep).is_none_or(|e| e.h2.is_closed()) {
+            // The connection failed after this request was parsed (e.g. a later frame of the
+            // same read tripped a limit): its streams are gone and nothing can answer.
+            return;
+        }
         Metrics::inc(&self.metrics.streams_total);
         if let Some(e) = self.eps.get_mut(ep) {
             e.first_request_by = None;
         }
         let head = match message::parse_request(&fields) {
+            // §8.1.1: END_STREAM on the HEADERS means no content; a non-zero content-length
+            // then contradicts it.
+            Ok(head) if end_stream && head.content_length.is_some_and(|n| n > 0) => {
+                self.metrics.limit("malformed_request");
+                self.reset_down(ep, sid, ErrorCode::ProtocolError);
+                return;
+            }
             Ok(head) => head,
             Err(_) => {
                 // RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
@@ -724,6 +757,7 @@ impl Forwarder {
             resp_started: false,
             up_done: false,
             client_done: end_stream,
+            req_remaining: head.content_length,
             walk_req: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
             walk_resp: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
             avoid: None,
@@ -902,6 +936,12 @@ impl Forwarder {
             self.wake(ep);
             return;
         };
+        if !self.check_content_length(call, data.len(), end_stream) {
+            if let Some(e) = self.eps.get_mut(ep) {
+                e.h2.release_capacity(sid, data.len());
+            }
+            return;
+        }
         if !self.check_messages(call, &data, true) {
             // The call was answered; the bytes were never queued: return their credit.
             if let Some(e) = self.eps.get_mut(ep) {
@@ -918,6 +958,30 @@ impl Forwarder {
         self.flush_to_up(call);
     }
 
+    /// RFC 9113 §8.1.1: a request whose DATA total differs from its `content-length` is
+    /// malformed and must not be forwarded. Checked before each chunk is queued, so the origin
+    /// never receives the offending bytes nor the end of the request: on a violation the
+    /// client gets RST_STREAM(PROTOCOL_ERROR), the origin RST_STREAM(CANCEL). Returns `false`
+    /// when the call was ended.
+    fn check_content_length(&mut self, call: CallKey, len: usize, end_stream: bool) -> bool {
+        let Some(c) = self.calls.get_mut(call) else {
+            return false;
+        };
+        let Some(remaining) = c.req_remaining else {
+            return true;
+        };
+        let len = len as u64;
+        if len <= remaining && (!end_stream || len == remaining) {
+            c.req_remaining = Some(remaining - len);
+            return true;
+        }
+        let (down, sid) = (c.down, c.down_sid);
+        self.metrics.limit("malformed_request");
+        self.reset_down(down, sid, ErrorCode::ProtocolError);
+        self.finish_call(call, Some(ErrorCode::Cancel));
+        false
+    }
+
     fn on_request_trailers(&mut self, ep: EpKey, sid: StreamId, fields: Vec<HeaderField>) {
         let Some(call) = self.call_on(ep, sid) else {
             return;
@@ -926,6 +990,9 @@ impl Forwarder {
             self.metrics.limit("malformed_trailers");
             self.reset_down(ep, sid, ErrorCode::ProtocolError);
             self.finish_call(call, Some(ErrorCode::Cancel));
+            return;
+        }
+        if !self.check_content_length(call, 0, true) {
             return;
         }
         let c = self.calls.get_mut(call).expect("mapped call exists");
@@ -1361,8 +1428,10 @@ impl Forwarder {
             return;
         };
         Metrics::dec(&self.metrics.streams_active);
+        let now = self.now;
         if let Some(d) = self.eps.get_mut(c.down) {
             d.streams.remove(&c.down_sid);
+            d.last_active = now;
             if c.to_up.bytes > 0 {
                 d.h2.release_capacity(c.down_sid, c.to_up.bytes);
             }
@@ -1371,6 +1440,7 @@ impl Forwarder {
         if let Some((up, usid)) = c.up {
             if let Some(u) = self.eps.get_mut(up) {
                 u.streams.remove(&usid);
+                u.last_active = now;
                 if let Some(code) = up_reset {
                     let _ = u.h2.send_reset(usid, code);
                 }
@@ -1446,6 +1516,9 @@ impl Forwarder {
                 continue;
             }
             if !e.streams.is_empty() || e.draining {
+                // Open streams are activity: the idle clock starts when the last one ends
+                // (finish_call also sets it; this tick covers every other way a stream goes).
+                e.last_active = now;
                 continue;
             }
             let (idle, origin) = match &e.side {

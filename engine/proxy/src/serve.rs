@@ -32,6 +32,9 @@ use crate::forward::{Forwarder, Plan};
 use crate::io::{self, HandshakeError, Transport};
 use crate::metrics::{Metrics, Snapshot};
 
+/// Connections a shard accepts beyond `max_connections_per_shard` only to close them at once.
+const REJECT_GRACE: usize = 64;
+
 /// How often each shard's control task wakes without other cause (stop flag, counters).
 pub const CONTROL_TICK: Duration = Duration::from_millis(100);
 
@@ -260,7 +263,10 @@ async fn run_shard(
         Rc::clone(&metrics),
         ringedge_rt::now(),
     )));
-    let limit = ConnectionLimit::new(spec.max_connections_per_shard);
+    // Connections over max_connections_per_shard are accepted and closed at once (counted in
+    // `connections_rejected_limit`); the accept loop itself stops only at a small grace above
+    // the limit, so a flood of connects waits in the kernel backlog instead of in memory.
+    let limit = ConnectionLimit::new(spec.max_connections_per_shard + REJECT_GRACE);
     let mut accept_tasks = Vec::new();
     for &addr in &spec.listen {
         let listener = match Listener::bind(addr, spec.backlog) {
@@ -317,6 +323,11 @@ async fn serve_client(
     peer: SocketAddr,
 ) {
     Metrics::inc(&metrics.connections_accepted);
+    if metrics.connections_active.get() >= spec.max_connections_per_shard as u64 {
+        // Over the shard's limit: close at once (dropping the socket), counted.
+        Metrics::inc(&metrics.connections_rejected_limit);
+        return;
+    }
     Metrics::inc(&metrics.connections_active);
     let _active = Guard(Rc::clone(&metrics));
     let (transport, sni) = match &spec.tls {

@@ -358,8 +358,9 @@ names = []
         ),
         (
             "limits.h2.initial_stream_window",
-            "out of range 0..=2147483647",
+            "out of range 65535..=2147483647",
         ),
+        ("limits.grpc.max_stream_buffer_bytes", "must be ≥ 65535"),
         (
             "limits.h2.connection_window",
             "1000 is out of range 65535..=2147483647",

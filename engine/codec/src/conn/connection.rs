@@ -1248,6 +1248,26 @@ impl Connection {
         Ok(())
     }
 
+    /// Resets a stream because of a peer error only the caller can see (a malformed request,
+    /// RFC 9113 §8.1.1): RST_STREAM like [`Self::send_reset`], and it counts toward
+    /// `max_resets_per_window` like the connection's own stream errors, so a peer cannot make us
+    /// reset streams without bound (the "MadeYouReset" variant of rapid reset, CVE-2025-8671).
+    /// Past the limit the connection fails: GOAWAY(ENHANCE_YOUR_CALM),
+    /// [`Event::LimitExceeded`] and [`Event::Closed`].
+    pub fn reset_for_peer_error(
+        &mut self,
+        stream: StreamId,
+        code: ErrorCode,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        self.send_reset(stream, code)?;
+        self.flood_tick(now);
+        if let Err(e) = self.bump_resets() {
+            self.fail(e);
+        }
+        Ok(())
+    }
+
     /// Sends a PING; its ACK produces [`Event::PingRtt`] measured with the `now` values given.
     pub fn send_ping(&mut self, data: [u8; 8], now: Instant) -> Result<(), SendError> {
         if self.state == ConnState::Closed {
@@ -1357,5 +1377,69 @@ impl Connection {
             return Err("active stream counts out of sync");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_block() -> Vec<u8> {
+        let mut enc = Encoder::new();
+        let mut out = BytesMut::new();
+        enc.encode(
+            [
+                FieldRef::new(b":method", b"POST"),
+                FieldRef::new(b":scheme", b"http"),
+                FieldRef::new(b":path", b"/a"),
+            ],
+            &mut out,
+        );
+        out.to_vec()
+    }
+
+    /// Caller-detected peer errors count toward `max_resets_per_window` (CVE-2025-8671).
+    #[test]
+    fn resets_for_peer_errors_count_toward_the_reset_flood_limit() {
+        let now = Instant::now();
+        let cfg = ConnConfig {
+            max_resets_per_window: 3,
+            ..ConnConfig::default()
+        };
+        let mut c = Connection::new(Role::Server, cfg, now);
+        let mut input = BytesMut::from(&PREFACE[..]);
+        encode_settings(&mut input, &[]);
+        c.recv(&mut input, now).unwrap();
+        let block = request_block();
+        for i in 0..4u32 {
+            let id = StreamId::new(1 + 2 * i);
+            let mut input = BytesMut::new();
+            encode_headers(&mut input, id, &block, true, DEFAULT_MAX_FRAME_SIZE);
+            c.recv(&mut input, now).unwrap();
+            c.reset_for_peer_error(id, ErrorCode::ProtocolError, now)
+                .unwrap();
+            assert_eq!(c.is_closed(), i == 3, "after {} resets", i + 1);
+        }
+        let events: Vec<Event> = c.drain_events().collect();
+        assert!(events.contains(&Event::LimitExceeded {
+            limit: Limit::ResetFlood,
+            stream: None
+        }));
+        let mut out = BytesMut::new();
+        while let Some(b) = c.pop_output() {
+            out.extend_from_slice(&b);
+        }
+        let mut goaway = None;
+        while let Ok(Some(f)) = parse_frame(&mut out, MAX_MAX_FRAME_SIZE) {
+            if let Frame::GoAway { code, .. } = f {
+                goaway = Some(code);
+            }
+        }
+        assert_eq!(goaway, Some(ErrorCode::EnhanceYourCalm));
+        // Once closed, nothing more is sent.
+        assert_eq!(
+            c.reset_for_peer_error(StreamId::new(9), ErrorCode::ProtocolError, now),
+            Err(SendError::ConnectionClosed)
+        );
     }
 }

@@ -542,11 +542,14 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         1,
         MAX_WINDOW,
     );
+    // Below 65535 a client may already have spent the RFC default window before it sees our
+    // SETTINGS (RFC 9113 §6.9.2), so the codec never advertises less: refuse it here rather
+    // than silently raise it.
     range(
         issues,
         p("initial_stream_window"),
         h.initial_stream_window.into(),
-        0,
+        65_535,
         MAX_WINDOW,
     );
     range(
@@ -609,10 +612,11 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         .max_stream_buffer_bytes
         .unwrap_or(h.initial_stream_window.max(1));
     let conn_buf = g.max_connection_buffer_bytes.unwrap_or(h.connection_window);
-    if g.max_stream_buffer_bytes == Some(0) {
+    if g.max_stream_buffer_bytes.is_some_and(|b| b < 65_535) {
         issues.push(
             "limits.grpc.max_stream_buffer_bytes",
-            "0 would stall every stream (must be ≥ 1)",
+            "must be ≥ 65535: the edge buffers up to one stream window and HTTP/2 windows are \
+             never below 65535",
         );
     }
     if conn_buf < stream_buf {
