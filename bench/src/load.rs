@@ -91,11 +91,33 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// gRPC messages moved by a run (all calls, warm-up included): lets tests and users check
+/// that streaming calls carried what was asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// Request messages handed to the codec.
+    pub sent: u64,
+    /// Complete response messages received.
+    pub received: u64,
+    /// Calls started (warm-up included).
+    pub calls: u64,
+}
+
+impl MessageCounts {
+    fn add(&mut self, o: &MessageCounts) {
+        self.sent += o.sent;
+        self.received += o.received;
+        self.calls += o.calls;
+    }
+}
+
 /// A finished run: merged results and what was run.
 #[derive(Debug)]
 pub struct LoadResult {
     /// All shards' results, merged and finished.
     pub recorder: Recorder,
+    /// Messages moved, all shards.
+    pub messages: MessageCounts,
     /// Target, settings, times, machine.
     pub meta: RunMeta,
 }
@@ -249,6 +271,9 @@ struct ShardState {
     wakers: Vec<Option<Waker>>,
     idle: Vec<bool>,
     last_done: Duration,
+    counts: MessageCounts,
+    /// The first connect/TLS failure was reported on stderr.
+    connect_error_shown: bool,
 }
 
 impl ShardState {
@@ -367,9 +392,11 @@ pub fn run(opts: &LoadOptions) -> Result<LoadResult, LoadError> {
     let results = shards.join().map_err(LoadError::Runtime)?;
     let mut merged = Recorder::new(plan.warmup);
     let mut last_done = Duration::ZERO;
-    for (r, d) in &results {
+    let mut messages = MessageCounts::default();
+    for (r, d, m) in &results {
         merged.merge(r);
         last_done = last_done.max(*d);
+        messages.add(m);
     }
     merged.finish();
     let (_, start_sys) = start_cell
@@ -392,6 +419,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadResult, LoadError> {
     };
     Ok(LoadResult {
         recorder: merged,
+        messages,
         meta,
     })
 }
@@ -439,7 +467,7 @@ async fn run_shard(
     plan: Arc<Plan>,
     start: Instant,
     all_published: Arc<Vec<Published>>,
-) -> (Recorder, Duration) {
+) -> (Recorder, Duration, MessageCounts) {
     let conns = share(u64::from(plan.connections), plan.shards, index) as usize;
     let sched = match &plan.mode {
         Mode::OpenLoop(s) => {
@@ -467,6 +495,8 @@ async fn run_shard(
         wakers: vec![None; conns],
         idle: vec![false; conns],
         last_done: Duration::ZERO,
+        counts: MessageCounts::default(),
+        connect_error_shown: false,
     }));
     if conns == 0 || state.borrow().quota == Some(0) {
         state.borrow_mut().begin_stop(start);
@@ -546,7 +576,7 @@ async fn run_shard(
     let mut s = state.borrow_mut();
     s.rec.finish();
     publish(&s.rec, &all_published[index as usize]);
-    (s.rec.clone(), s.last_done)
+    (s.rec.clone(), s.last_done, s.counts)
 }
 
 fn publish(rec: &Recorder, p: &Published) {
@@ -566,12 +596,16 @@ async fn connection_task(i: usize, plan: Arc<Plan>, state: Rc<RefCell<ShardState
         }
         let t = match connect(&plan).await {
             Ok(t) => t,
-            Err(kind) => {
+            Err((kind, why)) => {
                 {
                     let mut s = state.borrow_mut();
                     let now = ringedge_rt::now();
                     let off = s.offset(now);
                     s.rec.record_error(off, off, kind);
+                    if !s.connect_error_shown {
+                        s.connect_error_shown = true;
+                        eprintln!("ringedge-bench: {why} (counted as {kind}; retrying)");
+                    }
                 }
                 ringedge_rt::sleep(RECONNECT_PAUSE).await;
                 continue;
@@ -598,18 +632,22 @@ async fn connection_task(i: usize, plan: Arc<Plan>, state: Rc<RefCell<ShardState
     state.borrow_mut().wakers[i] = None;
 }
 
-async fn connect(plan: &Plan) -> Result<Transport, TransportErrorKind> {
+async fn connect(plan: &Plan) -> Result<Transport, (TransportErrorKind, String)> {
     let tcp = ringedge_rt::connect(plan.addr, CONNECT_TIMEOUT)
         .await
-        .map_err(|_| TransportErrorKind::ConnectFailed)?;
+        .map_err(|e| (TransportErrorKind::ConnectFailed, e.to_string()))?;
     match &plan.tls {
         None => Ok(Transport::plain(tcp)),
         Some((cfg, name)) => {
-            let session =
-                TlsSession::client(cfg, name).map_err(|_| TransportErrorKind::TlsFailed)?;
+            let session = TlsSession::client(cfg, name)
+                .map_err(|e| (TransportErrorKind::TlsFailed, e.to_string()))?;
             match ringedge_rt::timeout(CONNECT_TIMEOUT, Transport::handshake(tcp, session)).await {
                 Ok(Ok(t)) => Ok(t),
-                _ => Err(TransportErrorKind::TlsFailed),
+                Ok(Err(e)) => Err((TransportErrorKind::TlsFailed, e.to_string())),
+                Err(_) => Err((
+                    TransportErrorKind::TlsFailed,
+                    format!("TLS handshake timed out after {CONNECT_TIMEOUT:?}"),
+                )),
             }
         }
     }
@@ -704,6 +742,11 @@ impl ClientSession {
             }
         }
         pump(h2, id, &mut call);
+        {
+            let mut s = self.state.borrow_mut();
+            s.counts.calls += 1;
+            s.counts.sent += u64::from(call.sent_msgs);
+        }
         self.calls.insert(id.get(), call);
         true
     }
@@ -743,6 +786,7 @@ impl ClientSession {
             return;
         }
         let got = call.walker.messages_completed() - before;
+        let mut bidi_sent = 0;
         if self.plan.call == CallKind::Bidi && got > 0 {
             // Ping-pong: one new message per echo received, the last with END_STREAM.
             for _ in 0..got {
@@ -750,10 +794,16 @@ impl ClientSession {
                     break;
                 }
                 call.sent_msgs += 1;
+                bidi_sent += 1;
                 let last = call.sent_msgs == self.plan.messages;
                 call.out.push_back((self.plan.body.clone(), last));
             }
             pump(h2, id, call);
+        }
+        if got > 0 {
+            let mut s = self.state.borrow_mut();
+            s.counts.received += got;
+            s.counts.sent += bidi_sent;
         }
     }
 }
@@ -889,7 +939,20 @@ impl Session for ClientSession {
         for id in ids {
             self.fail(StreamId::new(id), kind, now);
         }
-        self.state.borrow_mut().idle[self.index] = false;
+        let mut s = self.state.borrow_mut();
+        s.idle[self.index] = false;
+        if !self.ready && !s.stopping {
+            // The peer never completed the HTTP/2 handshake (no SETTINGS): not an h2 server
+            // (e.g. h2c against TLS), or it closed at once. One error per failed connection.
+            let off = s.offset(now);
+            s.rec.record_error(off, off, kind);
+            if !s.connect_error_shown {
+                s.connect_error_shown = true;
+                eprintln!(
+                    "ringedge-bench: the connection closed before the HTTP/2 handshake ({end:?}; counted as {kind}; retrying)"
+                );
+            }
+        }
     }
 }
 

@@ -47,6 +47,11 @@ fn run_load(opts: LoadOptions) -> Result<()> {
     let result = load::run(&opts)?;
     let (rec, meta) = (&result.recorder, &result.meta);
     print!("{}", report::summary(rec, meta));
+    let m = result.messages;
+    println!(
+        "Messages:    {} calls started, {} request messages sent, {} response messages received (warm-up included)",
+        m.calls, m.sent, m.received
+    );
     if let Some(p) = &opts.json {
         write_file(p, report::json_string(rec, meta).as_bytes())?;
     }
