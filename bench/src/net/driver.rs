@@ -104,94 +104,92 @@ fn poll_once<S: Session>(
     finishing: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<End> {
-    loop {
-        let mut reads = 0;
-        let mut closed: Option<End> = None;
-        // Plaintext that arrived with the TLS handshake's last flight is fed on the first pass.
-        if !t.plaintext().is_empty() {
-            let now = ringedge_rt::now();
-            let _ = h2.recv(t.plaintext(), now);
-            closed = closed.or(drain_events(h2, session, now));
-        }
-        while closed.is_none() {
-            if reads == READS_PER_WAKE {
-                cx.waker().wake_by_ref();
-                break;
-            }
-            match t.poll_recv(cx) {
-                Poll::Ready(Ok(0)) => {
-                    h2.recv_eof();
-                    let now = ringedge_rt::now();
-                    closed = Some(drain_events(h2, session, now).unwrap_or(End::PeerClosed));
-                }
-                Poll::Ready(Ok(_)) => {
-                    reads += 1;
-                    let now = ringedge_rt::now();
-                    let _ = h2.recv(t.plaintext(), now);
-                    closed = drain_events(h2, session, now);
-                }
-                Poll::Ready(Err(e)) => {
-                    closed = Some(End::Io(format!("read failed: {e}")));
-                }
-                Poll::Pending => break,
-            }
-        }
+    let mut reads = 0;
+    let mut closed: Option<End> = None;
+    // Plaintext that arrived with the TLS handshake's last flight is fed on the first pass.
+    if !t.plaintext().is_empty() {
         let now = ringedge_rt::now();
-        let mut wake_at = None;
-        if closed.is_none() && !*finishing {
-            match session.work(h2, now, cx) {
-                Work::Continue(at) => wake_at = at,
-                Work::Finish => {
-                    *finishing = true;
-                    let _ = h2.send_goaway(ErrorCode::NoError, b"");
-                }
+        let _ = h2.recv(t.plaintext(), now);
+        closed = closed.or(drain_events(h2, session, now));
+    }
+    while closed.is_none() {
+        if reads == READS_PER_WAKE {
+            cx.waker().wake_by_ref();
+            break;
+        }
+        match t.poll_recv(cx) {
+            Poll::Ready(Ok(0)) => {
+                h2.recv_eof();
+                let now = ringedge_rt::now();
+                closed = Some(drain_events(h2, session, now).unwrap_or(End::PeerClosed));
             }
-            closed = drain_events(h2, session, now);
-        }
-        if closed.is_none() {
-            h2.poll_timeout(now);
-            closed = drain_events(h2, session, now);
-        }
-        while let Some(chunk) = h2.pop_output() {
-            t.queue(chunk);
-        }
-        if let Poll::Ready(Err(e)) = t.poll_flush(cx) {
-            return Poll::Ready(closed.unwrap_or(End::Io(format!("write failed: {e}"))));
-        }
-        if let Some(end) = closed {
-            return Poll::Ready(end);
-        }
-        if *finishing && (h2.is_closed() || h2.active_streams() == 0) {
-            return Poll::Ready(End::Graceful);
-        }
-        // Arm the timer at the earliest deadline.
-        let deadline = match (wake_at, h2.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match deadline {
-            None => {
-                *timer = None;
-                return Poll::Pending;
+            Poll::Ready(Ok(_)) => {
+                reads += 1;
+                let now = ringedge_rt::now();
+                let _ = h2.recv(t.plaintext(), now);
+                closed = drain_events(h2, session, now);
             }
-            Some(at) => {
-                if timer.as_ref().is_none_or(|tm| tm.at != at) {
-                    let d = at.saturating_duration_since(now);
-                    *timer = Some(Timer {
-                        at,
-                        sleep: Box::pin(ringedge_rt::sleep(d)),
-                    });
-                }
-                let tm = timer.as_mut().expect("armed above");
-                match tm.sleep.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => {
-                        *timer = None;
-                        // The deadline passed: run another pass soon, after the shard's other
-                        // tasks had their turn (never a busy loop on a past deadline).
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
+            Poll::Ready(Err(e)) => {
+                closed = Some(End::Io(format!("read failed: {e}")));
+            }
+            Poll::Pending => break,
+        }
+    }
+    let now = ringedge_rt::now();
+    let mut wake_at = None;
+    if closed.is_none() && !*finishing {
+        match session.work(h2, now, cx) {
+            Work::Continue(at) => wake_at = at,
+            Work::Finish => {
+                *finishing = true;
+                let _ = h2.send_goaway(ErrorCode::NoError, b"");
+            }
+        }
+        closed = drain_events(h2, session, now);
+    }
+    if closed.is_none() {
+        h2.poll_timeout(now);
+        closed = drain_events(h2, session, now);
+    }
+    while let Some(chunk) = h2.pop_output() {
+        t.queue(chunk);
+    }
+    if let Poll::Ready(Err(e)) = t.poll_flush(cx) {
+        return Poll::Ready(closed.unwrap_or(End::Io(format!("write failed: {e}"))));
+    }
+    if let Some(end) = closed {
+        return Poll::Ready(end);
+    }
+    if *finishing && (h2.is_closed() || h2.active_streams() == 0) {
+        return Poll::Ready(End::Graceful);
+    }
+    // Arm the timer at the earliest deadline.
+    let deadline = match (wake_at, h2.next_deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match deadline {
+        None => {
+            *timer = None;
+            return Poll::Pending;
+        }
+        Some(at) => {
+            if timer.as_ref().is_none_or(|tm| tm.at != at) {
+                let d = at.saturating_duration_since(now);
+                *timer = Some(Timer {
+                    at,
+                    sleep: Box::pin(ringedge_rt::sleep(d)),
+                });
+            }
+            let tm = timer.as_mut().expect("armed above");
+            match tm.sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    *timer = None;
+                    // The deadline passed: run another pass soon, after the shard's other
+                    // tasks had their turn (never a busy loop on a past deadline).
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
             }
         }
