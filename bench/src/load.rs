@@ -132,7 +132,9 @@ pub fn client_h2_config(streams: u32) -> ConnConfig {
         connection_window: 16 << 20,
         max_resets_per_window: 1_000_000,
         max_pending_output: 64 << 20,
-        max_closed_streams: 4096,
+        // Closed streams are remembered only to tolerate frames in flight after a reset; a
+        // small table stays in cache.
+        max_closed_streams: 256,
         ..ConnConfig::default()
     }
     .normalized()
@@ -723,23 +725,22 @@ impl ClientSession {
             http_status: None,
             out: VecDeque::new(),
         };
-        let body = self.plan.body.clone();
-        match self.plan.call {
-            CallKind::Unary | CallKind::ServerStream => {
-                call.out.push_back((body, true));
-                call.sent_msgs = 1;
-            }
-            CallKind::ClientStream => {
-                let n = self.plan.messages;
-                for k in 0..n {
-                    call.out.push_back((body.clone(), k + 1 == n));
-                }
-                call.sent_msgs = n;
-            }
-            CallKind::Bidi => {
-                call.out.push_back((body, self.plan.messages == 1));
-                call.sent_msgs = 1;
-            }
+        // The first message goes straight to the codec; only what flow control refuses is
+        // queued (no queue allocation on the common path).
+        let body = &self.plan.body;
+        let (first_end, queued) = match self.plan.call {
+            CallKind::Unary | CallKind::ServerStream => (true, 0),
+            CallKind::ClientStream => (self.plan.messages == 1, self.plan.messages - 1),
+            CallKind::Bidi => (self.plan.messages == 1, 0),
+        };
+        call.sent_msgs = 1 + queued;
+        match h2.send_data(id, body.clone(), first_end) {
+            Ok(n) if n == body.len() => {}
+            Ok(n) => call.out.push_back((body.slice(n..), first_end)),
+            Err(_) => {}
+        }
+        for k in 0..queued {
+            call.out.push_back((body.clone(), k + 1 == queued));
         }
         pump(h2, id, &mut call);
         {

@@ -71,7 +71,7 @@ pub fn origin_h2_config() -> ConnConfig {
         max_resets_per_window: 100_000,
         max_refused_streams: 10_000,
         max_pending_output: 64 << 20,
-        max_closed_streams: 4096,
+        max_closed_streams: 512,
         ..ConnConfig::default()
     }
     .normalized()

@@ -171,7 +171,7 @@ fn poll_once<S: Session>(
     match deadline {
         None => {
             *timer = None;
-            return Poll::Pending;
+            Poll::Pending
         }
         Some(at) => {
             if timer.as_ref().is_none_or(|tm| tm.at != at) {
@@ -183,13 +183,13 @@ fn poll_once<S: Session>(
             }
             let tm = timer.as_mut().expect("armed above");
             match tm.sleep.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => Poll::Pending,
                 Poll::Ready(()) => {
                     *timer = None;
                     // The deadline passed: run another pass soon, after the shard's other
                     // tasks had their turn (never a busy loop on a past deadline).
                     cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                    Poll::Pending
                 }
             }
         }
