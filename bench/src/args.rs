@@ -244,6 +244,12 @@ pub struct MergeArgs {
     /// Write the SVG plot here.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Merge only intervals with this tag (default: all intervals, tagged or not).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Unit of the values in the logs (ours are us; jHiccup and many Java tools log ns).
+    #[arg(long, value_enum, default_value_t = crate::merge::ValueUnit::Us)]
+    pub unit: crate::merge::ValueUnit,
 }
 
 /// A flag whose value makes no sense.
@@ -883,6 +889,43 @@ mod tests {
                 assert!(m.json.is_some() && m.svg.is_some() && m.hgrm.is_none());
             }
             other => panic!("not merge: {other:?}"),
+        }
+    }
+
+    /// Deterministic garbage and truncations never panic the hand-written parsers.
+    #[test]
+    fn parsers_never_panic() {
+        let seeds = [
+            "https://[::1]:443/a.B/C",
+            "h2c://host:50051/pkg.Service/Method",
+            "x-trace-id: abc\u{7f}",
+            "1.5µs",
+            "10ms",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet: Vec<char> = "h2c:/[]0123456789.:µs msAZ-_ \t\u{0}é".chars().collect();
+        let mut inputs: Vec<String> = Vec::new();
+        for s in seeds {
+            for (i, _) in s.char_indices() {
+                inputs.push(s[..i].to_owned());
+                inputs.push(s[i..].to_owned());
+            }
+        }
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let s: String = (0..len)
+                .map(|k| alphabet[((x >> (k % 8 * 8)) as usize + k) % alphabet.len()])
+                .collect();
+            inputs.push(format!("h2c://{s}"));
+            inputs.push(s);
+        }
+        for s in &inputs {
+            let _ = parse_url(s);
+            let _ = parse_metadata(s);
+            let _ = parse_duration(s);
         }
     }
 }

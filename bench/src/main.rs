@@ -20,9 +20,15 @@ fn run_merge(args: MergeArgs) -> Result<()> {
     let mut intervals = Vec::new();
     for f in &args.files {
         let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        intervals.extend(merge::parse_log(&f.display().to_string(), &text)?);
+        let parsed = merge::parse_log(&f.display().to_string(), &text)?;
+        intervals.extend(merge::select_tag(parsed, args.tag.as_deref()));
         if intervals.len() > merge::MAX_INTERVALS {
             anyhow::bail!(merge::MergeError::TooManyIntervals);
+        }
+    }
+    if args.unit != merge::ValueUnit::Us {
+        for i in &mut intervals {
+            i.histogram = merge::to_micros(&i.histogram, args.unit);
         }
     }
     let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();

@@ -3,7 +3,9 @@
 //!
 //! Interval timestamps are taken as `BaseTime + timestamp` (BaseTime 0 when absent, as the format
 //! defines), so logs from several machines align on wall-clock seconds; the series starts at the
-//! earliest interval. Tags are kept apart only for counting; all intervals are merged.
+//! earliest interval. All intervals are merged unless a tag is selected ([`select_tag`]); note
+//! that HdrHistogram's Java `HistogramLogProcessor` takes only untagged intervals by default.
+//! Values are taken as microseconds; logs in other units are converted with [`to_micros`].
 //!
 //! Must not panic on any input: damaged lines and histograms are reported as [`MergeError`]s.
 //! Limits: [`MAX_INTERVALS`] intervals per merge and [`MAX_SERIES_SECONDS`] seconds of series.
@@ -92,6 +94,47 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The unit of the values in a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValueUnit {
+    /// Nanoseconds (jHiccup, many Java tools).
+    Ns,
+    /// Microseconds (ringedge-bench, wrk2).
+    Us,
+    /// Milliseconds.
+    Ms,
+}
+
+/// Converts a histogram recorded in `unit` to microseconds. Converting from ns rounds each value
+/// down to the microsecond (at least 1); converting from ms multiplies (saturating).
+pub fn to_micros(h: &Histogram<u64>, unit: ValueUnit) -> Histogram<u64> {
+    let mut out = new_histogram();
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to();
+        let us = match unit {
+            ValueUnit::Ns => value / 1000,
+            ValueUnit::Us => value,
+            ValueUnit::Ms => value.saturating_mul(1000),
+        }
+        .max(1);
+        if out.record_n(us, v.count_at_value()).is_err() {
+            out.saturating_record_n(us, v.count_at_value());
+        }
+    }
+    out
+}
+
+/// Keeps only the intervals tagged `tag` (all of them when `tag` is `None`).
+pub fn select_tag(intervals: Vec<Interval>, tag: Option<&str>) -> Vec<Interval> {
+    match tag {
+        None => intervals,
+        Some(t) => intervals
+            .into_iter()
+            .filter(|i| i.tag.as_deref() == Some(t))
+            .collect(),
+    }
 }
 
 /// One decoded interval.
@@ -287,5 +330,30 @@ mod tests {
             let _ = parse_log("x", &text.as_bytes()[..cut]);
         }
         assert!(parse_log("x", b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn tag_selection_and_units() {
+        let (a, ra) = machine_log(0.0, 100, "a");
+        let (b, _) = machine_log(0.0, 100, "b");
+        let mut all = parse_log("a", &a).unwrap();
+        all.extend(parse_log("b", &b).unwrap());
+        let only_a = select_tag(all.clone(), Some("a"));
+        assert_eq!(only_a.len(), 3);
+        let (rec, _) = merge_intervals(&only_a, "a");
+        assert_eq!(rec.corrected, ra.corrected);
+        assert!(select_tag(all.clone(), Some("zzz")).is_empty());
+        assert_eq!(select_tag(all, None).len(), 6);
+
+        let mut ns = new_histogram();
+        ns.record_n(1_500_000, 3).unwrap(); // 1.5 ms in ns
+        ns.record(999).unwrap(); // below 1 us
+        let us = to_micros(&ns, ValueUnit::Ns);
+        assert_eq!(us.len(), 4);
+        assert_eq!(us.count_at(1_500), 3);
+        assert_eq!(us.count_at(1), 1);
+        let ms = to_micros(&us, ValueUnit::Ms);
+        assert_eq!(ms.count_at(1_500_000), 3);
+        assert_eq!(to_micros(&us, ValueUnit::Us), us);
     }
 }

@@ -325,32 +325,35 @@ pub fn summary(rec: &Recorder, meta: &RunMeta) -> String {
     );
     let _ = writeln!(o, "Throughput:  {:.1} req/s", throughput(rec, meta));
     let _ = writeln!(o);
+    // An empty histogram (e.g. uncorrected after `merge`: logs do not carry it) shows "-".
+    let cell = |count: u64, us: u64| {
+        if count == 0 {
+            "-".to_owned()
+        } else {
+            fmt_us(us)
+        }
+    };
     let _ = writeln!(o, "Latency      corrected   uncorrected");
-    for ((label, _), (cv, uv)) in PERCENTILES
+    let rows = PERCENTILES
         .iter()
-        .zip(c.values().iter().zip(u.values().iter()))
-    {
-        let _ = writeln!(o, "  {label:<9} {:>11} {:>13}", fmt_us(*cv), fmt_us(*uv));
+        .map(|(l, _)| *l)
+        .zip(c.values().into_iter().zip(u.values()));
+    let rows = rows
+        .chain([("max", (c.max, u.max))])
+        .chain([("mean", (c.mean.round() as u64, u.mean.round() as u64))]);
+    for (label, (cv, uv)) in rows {
+        let _ = writeln!(
+            o,
+            "  {label:<9} {:>11} {:>13}",
+            cell(c.count, cv),
+            cell(u.count, uv)
+        );
     }
-    let _ = writeln!(
-        o,
-        "  {:<9} {:>11} {:>13}",
-        "max",
-        fmt_us(c.max),
-        fmt_us(u.max)
-    );
-    let _ = writeln!(
-        o,
-        "  {:<9} {:>11} {:>13}",
-        "mean",
-        fmt_us(c.mean.round() as u64),
-        fmt_us(u.mean.round() as u64)
-    );
     let _ = writeln!(o);
     let _ = writeln!(o, "Status codes:");
     let named = rec.status.named();
     if named.is_empty() {
-        let _ = writeln!(o, "  (none)");
+        let _ = writeln!(o, "  (none recorded)");
     }
     for (name, n) in named {
         let _ = writeln!(o, "  {name:<20} {n}");
@@ -475,7 +478,8 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
         o,
         "#[Buckets = {:12}, SubBuckets     = {:12}]",
         h.buckets(),
-        h.distinct_values()
+        // HdrHistogram's sub-bucket count: the power of two covering 2·10^sigfig values.
+        (2 * 10u64.pow(u32::from(h.sigfig()))).next_power_of_two()
     );
     o
 }
@@ -665,6 +669,13 @@ pub fn svg(rec: &Recorder, title: &str) -> String {
     );
     o.push_str("</svg>\n");
     o
+}
+
+/// Whether the runner should print the progress line: not disabled by `--no-progress` and
+/// stdout is a terminal (never in pipes, files or CI logs).
+pub fn show_progress(enabled: bool) -> bool {
+    use std::io::IsTerminal;
+    enabled && std::io::stdout().is_terminal()
 }
 
 /// A snapshot for the live progress line.
@@ -864,6 +875,11 @@ mod tests {
         assert_eq!(last_count, r.corrected.len());
         assert_eq!(last_q, 1.0);
         assert_eq!(footer.len(), 3);
+        assert!(
+            footer[2].ends_with("SubBuckets     =         2048]"),
+            "{}",
+            footer[2]
+        );
         assert!(footer[0].starts_with("#[Mean    = "));
         assert!(footer[1].contains(&format!("Total count    = {:12}", r.corrected.len())));
         let max: f64 = footer[1]["#[Max     = ".len()..]

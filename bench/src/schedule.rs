@@ -87,7 +87,7 @@ impl fmt::Display for ScheduleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScheduleError::BadRate { field, value } => {
-                write!(f, "{field} must be a rate in (0, {MAX_RATE}] requests/s, got {value}")
+                write!(f, "{field} must be in (0, {MAX_RATE}] requests/s, got {value}")
             }
             ScheduleError::BadStep(v) => write!(f, "step must be a finite number, got {v}"),
             ScheduleError::ZeroStepDuration => write!(f, "step duration must be greater than 0"),
