@@ -27,7 +27,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::io::IsTerminal;
+use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -365,7 +365,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadResult, LoadError> {
         )
         .map_err(LoadError::Runtime)?
     };
-    let show = opts.progress && std::io::stderr().is_terminal();
+    let show = report::show_progress(opts.progress);
     let mut last_print = Instant::now();
     let n = shards.cpus().len();
     while done.load(Ordering::Acquire) < n {
@@ -385,11 +385,12 @@ pub fn run(opts: &LoadOptions) -> Result<LoadResult, LoadError> {
                     p.p99_us = Some(p.p99_us.map_or(p99, |x| x.max(p99)));
                 }
             }
-            eprint!("\r{}\x1b[K", report::progress_line(&p));
+            print!("\r{}\x1b[K", report::progress_line(&p));
+            let _ = std::io::stdout().flush();
         }
     }
     if show {
-        eprintln!();
+        println!();
     }
     let results = shards.join().map_err(LoadError::Runtime)?;
     let mut merged = Recorder::new(plan.warmup);
