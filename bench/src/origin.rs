@@ -733,3 +733,78 @@ impl Session for OriginSession {
         self.timers.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(fixed: Option<usize>) -> Shared {
+        Shared {
+            fixed_body: fixed.map(|n| msg::framed(&msg::hello_request_of_size(n))),
+            delay: Duration::ZERO,
+            status: 0,
+            message: None,
+            early: false,
+            h2: origin_h2_config(),
+        }
+    }
+
+    fn hf(name: &'static str, value: &'static str) -> HeaderField {
+        HeaderField {
+            name: Bytes::from_static(name.as_bytes()),
+            value: Bytes::from_static(value.as_bytes()),
+            never_index: false,
+        }
+    }
+
+    #[test]
+    fn say_hello_answers_a_hello_reply() {
+        let mut req = BytesMut::new();
+        msg::put_string_field1(&mut req, b"", b"world");
+        let out = reply_body(&shared(None), true, &req.freeze());
+        let mut want = BytesMut::new();
+        msg::put_string_field1(&mut want, b"Hello ", b"world");
+        assert_eq!(out, msg::framed(&want));
+        assert_eq!(
+            msg::decode_string_field1(&out[5..]),
+            Some(&b"Hello world"[..])
+        );
+    }
+
+    #[test]
+    fn other_bodies_are_echoed_and_fixed_size_wins() {
+        let raw = Bytes::from_static(b"\xff\x00not protobuf");
+        assert_eq!(reply_body(&shared(None), true, &raw), msg::framed(&raw));
+        let out = reply_body(&shared(Some(1000)), true, &raw);
+        assert_eq!(out.len(), 5 + 1000);
+        assert_eq!(&out[1..5], &1000u32.to_be_bytes());
+    }
+
+    #[test]
+    fn call_kinds_from_headers_and_method_names() {
+        let p = b"/pkg.Svc/Do";
+        assert_eq!(call_kind(&[], p), CallKind::Unary);
+        assert_eq!(call_kind(&[hf("x-call", "bidi")], p), CallKind::Bidi);
+        assert_eq!(
+            call_kind(&[hf("x-responses", "3")], p),
+            CallKind::ServerStream
+        );
+        assert_eq!(
+            call_kind(&[], b"/pkg.Svc/ClientStreamSum"),
+            CallKind::ClientStream
+        );
+        assert_eq!(
+            call_kind(&[], b"/pkg.Svc/ServerStreamX"),
+            CallKind::ServerStream
+        );
+        assert_eq!(call_kind(&[], b"/pkg.Svc/BidiEcho"), CallKind::Bidi);
+        // An unknown x-call value falls back to the method name.
+        assert_eq!(
+            call_kind(&[hf("x-call", "nonsense")], b"/a.B/BidiX"),
+            CallKind::Bidi
+        );
+        assert_eq!(parse_u32(b" 12 "), Some(12));
+        assert_eq!(parse_u32(b"-1"), None);
+        assert_eq!(parse_u32(b"\xff"), None);
+    }
+}
