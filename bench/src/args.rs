@@ -47,6 +47,19 @@ pub enum Command {
     Origin(OriginArgs),
     /// Merge HdrHistogram interval logs and print the summary.
     Merge(MergeArgs),
+    /// Write a self-signed certificate and key (cert.pem, key.pem) for demos and tests.
+    Cert(CertArgs),
+}
+
+/// `ringedge-bench cert` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CertArgs {
+    /// Directory to write cert.pem and key.pem into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Comma-separated DNS names and IP addresses the certificate is valid for.
+    #[arg(long, default_value = "localhost,127.0.0.1,::1")]
+    pub names: String,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h`, `250us`, `100ns` or a bare number of seconds (`1.5`).

@@ -8,11 +8,19 @@
 //! - [`merge`]: reading and merging HdrHistogram interval logs;
 //! - [`args`]: the command line and its validation.
 //!
-//! Networking (the load runner and the origin) is built on top of these by the engine crates.
+//! Networking, on the engine's shards (ringedge-rt), TLS (ringedge-tls) and codec:
+//! - [`origin`]: the fast gRPC test origin (`ringedge-bench origin`);
+//! - [`load`]: the load runner (`ringedge-bench load`);
+//! - [`net`]: the per-connection driver and gRPC message bodies both use;
+//! - [`cert`]: self-signed certificates for demos (`ringedge-bench cert`).
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod cert;
+pub mod load;
 pub mod merge;
+pub mod net;
+pub mod origin;
 pub mod recorder;
 pub mod report;
 pub mod schedule;

@@ -1,7 +1,6 @@
-//! The `ringedge-bench` binary: dispatches `load`, `origin` and `merge`.
+//! The `ringedge-bench` binary: dispatches `load`, `origin`, `merge` and `cert`.
 //!
-//! `merge` is complete. `load` and `origin` validate their flags and then stop with a clear
-//! error: their networking lands with the engine integration.
+//! `anyhow` is used here only (a binary); the library has one error enum per module.
 #![forbid(unsafe_code)]
 
 use std::path::Path;
@@ -10,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use ringedge_bench::args::{Cli, Command, MergeArgs};
-use ringedge_bench::{merge, report};
+use ringedge_bench::args::{CertArgs, Cli, Command, LoadOptions, MergeArgs};
+use ringedge_bench::{cert, load, merge, origin, report};
 
 fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::fs::write(path, data).with_context(|| format!("writing {}", path.display()))
@@ -50,18 +49,50 @@ fn run_merge(args: MergeArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_load(opts: LoadOptions) -> Result<()> {
+    let result = load::run(&opts)?;
+    let (rec, meta) = (&result.recorder, &result.meta);
+    print!("{}", report::summary(rec, meta));
+    let m = result.messages;
+    println!(
+        "Messages:    {} calls started, {} request messages sent, {} response messages received (warm-up included)",
+        m.calls, m.sent, m.received
+    );
+    if let Some(p) = &opts.json {
+        write_file(p, report::json_string(rec, meta).as_bytes())?;
+    }
+    if let Some(p) = &opts.hdr_log {
+        write_file(p, &report::interval_log(rec, meta, None)?)?;
+    }
+    if let Some(p) = &opts.hgrm {
+        write_file(p, report::hgrm(&rec.corrected).as_bytes())?;
+    }
+    if let Some(p) = &opts.svg {
+        write_file(
+            p,
+            report::svg(rec, &format!("ringedge-bench load {}", meta.target)).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+fn run_cert(args: CertArgs) -> Result<()> {
+    let names = cert::split_names(&args.names);
+    let (c, k) = cert::write_self_signed(&args.out, &names)?;
+    println!("wrote {} and {}", c.display(), k.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Merge(m) => run_merge(m),
-        Command::Load(l) => l.validate().map_err(anyhow::Error::from).and_then(|_| {
-            anyhow::bail!("load: not implemented yet: networking lands with the lead's integration")
-        }),
-        Command::Origin(o) => o.validate().map_err(anyhow::Error::from).and_then(|_| {
-            anyhow::bail!(
-                "origin: not implemented yet: networking lands with the lead's integration"
-            )
-        }),
+        Command::Load(l) => l.validate().map_err(anyhow::Error::from).and_then(run_load),
+        Command::Origin(o) => o
+            .validate()
+            .map_err(anyhow::Error::from)
+            .and_then(|o| origin::run(&o).map_err(anyhow::Error::from)),
+        Command::Cert(c) => run_cert(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -139,11 +139,13 @@ pub enum TransportErrorKind {
     Timeout,
     /// The peer violated HTTP/2 or gRPC framing.
     Protocol,
+    /// The connection ended (TCP FIN/RST, socket error) with the call in flight and no GOAWAY.
+    ConnectionLost,
 }
 
 impl fmt::Display for TransportErrorKind {
     /// The stable key used in reports: `connect_failed`, `tls_failed`, `reset:0x8`,
-    /// `goaway:0x0`, `timeout`, `protocol_error`.
+    /// `goaway:0x0`, `timeout`, `protocol_error`, `connection_lost`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransportErrorKind::ConnectFailed => f.write_str("connect_failed"),
@@ -152,6 +154,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::GoAway(c) => write!(f, "goaway:{c:#x}"),
             TransportErrorKind::Timeout => f.write_str("timeout"),
             TransportErrorKind::Protocol => f.write_str("protocol_error"),
+            TransportErrorKind::ConnectionLost => f.write_str("connection_lost"),
         }
     }
 }
