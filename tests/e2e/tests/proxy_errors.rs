@@ -806,9 +806,9 @@ fn a_client_without_alpn_h2_fails_the_handshake_and_is_counted() {
 
 #[test]
 fn a_client_that_stops_reading_does_not_grow_edge_buffers_past_the_window() {
-    // The edge's receive windows (towards client and origin alike).
-    const EDGE_STREAM_WINDOW: u64 = 32 * 1024;
-    const EDGE_CONN_WINDOW: u64 = 65_535;
+    // The edge's receive windows (towards client and origin alike): the smallest allowed.
+    const EDGE_STREAM_WINDOW: u64 = 65_535;
+    const EDGE_CONN_WINDOW: u64 = 131_072;
     // The client's windows (its SETTINGS and connection window).
     const CLIENT_WINDOW: u32 = 65_535;
     let _g = e2e::serial();
@@ -879,14 +879,13 @@ fn a_client_that_stops_reading_does_not_grow_edge_buffers_past_the_window() {
 #[test]
 fn raw_client_data_reaches_a_hanging_origin_only_within_windows() {
     // The request direction: a client streaming faster than a non-reading origin accepts is
-    // held back by the edge's windows too.
-    const EDGE_STREAM_WINDOW: u64 = 32 * 1024;
+    // held back by the edge's windows too; here capped by `[limits.grpc]`'s
+    // max_stream_buffer_bytes below the (default, 256 KiB) h2 window.
+    const EDGE_STREAM_WINDOW: u64 = 65_535;
     let _g = e2e::serial();
     let pki = TestPki::new();
     let origin = RawOrigin::start(RawMode::Hang, None);
-    let limits = format!(
-        "[limits.h2]\ninitial_stream_window = {EDGE_STREAM_WINDOW}\nconnection_window = 65535\n"
-    );
+    let limits = format!("[limits.grpc]\nmax_stream_buffer_bytes = {EDGE_STREAM_WINDOW}\n");
     let edge = edge_with(&pki, &format!("h2c://{}", origin.addr()), None, "", &limits);
     e2e::run(async {
         let mut cl = e2e::raw_h2_tls(edge.addr(), &pki, DOMAIN).await.unwrap();
