@@ -611,3 +611,140 @@ forwarded = "x-forwarded-for"
         );
     });
 }
+
+/// BUG (ringedge forward.rs, found by this test; reported, not fixed here): the edge starts
+/// calls on a new origin connection before that origin's SETTINGS arrived, so it does not yet
+/// know SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2: unlimited until then).
+/// `add_upstream` → `drain_waiting` puts every waiting call on the fresh connection; the origin
+/// (tonic/hyper, limit 10) refuses 50 of 60 with REFUSED_STREAM; each is retried once
+/// (`retry`), again onto the next fresh connection before its SETTINGS, where 40 are refused a
+/// second time and end as UNAVAILABLE "origin reset the stream (REFUSED_STREAM)". Observed:
+/// retries 50, origin_resets 40, edge_status[14] 40, 2 origin connections, 20 calls served.
+/// Expected: all 60 served over ≥ 6 origin connections (max_connections is 8). A fix: keep a
+/// new origin connection out of the pool (still counted as `connecting`) until its first
+/// SETTINGS (`Event::PeerSettings`), then `drain_waiting`; treat a close before SETTINGS like a
+/// connect failure.
+#[test]
+#[ignore = "ringedge bug: calls start on a new origin connection before its SETTINGS (see doc)"]
+fn origin_stream_limit_spreads_calls_over_more_origin_connections() {
+    // The origin allows 10 concurrent streams per connection; 60 calls are held open at once,
+    // so the edge must open at least 6 origin connections (max_connections defaults to 8).
+    const CALLS: usize = 60;
+    let _g = e2e::serial();
+    let pki = TestPki::new();
+    let origin = TestOrigin::start(OriginOpts {
+        max_concurrent_streams: Some(10),
+        ..OriginOpts::h2c()
+    });
+    let edge = edge_to_h2c(&pki, &origin, "");
+    e2e::run(async {
+        let client = echo_through(&edge, &pki).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(CALLS));
+        let mut tasks = Vec::new();
+        for i in 0..CALLS {
+            let mut client = client.clone();
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                let (tx, rx) = mpsc::channel::<pb::EchoRequest>(2);
+                tx.send(req(vec![i as u8; 10], None)).await.unwrap();
+                let opened = async {
+                    let mut answers = client
+                        .bidi(ReceiverStream::new(rx))
+                        .await
+                        .map_err(|s| format!("call {i}: {s:?}"))?
+                        .into_inner();
+                    let first = answers
+                        .message()
+                        .await
+                        .map_err(|s| format!("call {i}: {s:?}"))?;
+                    if first.map(|m| m.payload) != Some(vec![i as u8; 10]) {
+                        return Err(format!("call {i}: wrong first answer"));
+                    }
+                    Ok(answers)
+                }
+                .await;
+                // Every call is open at the origin once all got here; a failed call still
+                // arrives, so the others never wait for it in vain.
+                barrier.wait().await;
+                let mut answers = opened?;
+                drop(tx);
+                match answers.message().await {
+                    Ok(None) => Ok(()),
+                    other => Err(format!("call {i}: no clean end: {other:?}")),
+                }
+            }));
+        }
+        let mut failed = Vec::new();
+        for t in tasks {
+            if let Err(e) = e2e::bounded("60 calls", t).await.expect("task") {
+                failed.push(e);
+            }
+        }
+        let m = edge
+            .wait_metrics("60 calls", |m| m.streams_total >= CALLS as u64)
+            .await;
+        assert!(
+            failed.is_empty(),
+            "{} of {CALLS} calls failed (origin connections {}; edge {m:?}); first: {}",
+            failed.len(),
+            origin.connections(),
+            failed[0]
+        );
+        assert!(
+            origin.connections() >= (CALLS / 10) as u64,
+            "origin connections: {}",
+            origin.connections()
+        );
+        assert!(m.origin_connects >= (CALLS / 10) as u64, "{m:?}");
+        assert_eq!(m.edge_status, [0; 17], "{m:?}");
+    });
+}
+
+#[test]
+fn messages_over_max_message_bytes_give_resource_exhausted() {
+    const LIMIT: usize = 1024 * 1024;
+    let _g = e2e::serial();
+    let pki = TestPki::new();
+    let origin = TestOrigin::start(OriginOpts::h2c());
+    let leaf = pki.leaf(EDGE_NAMES);
+    let edge = Edge::start(
+        &leaf,
+        &format!(
+            "[limits.grpc]\nmax_message_bytes = {LIMIT}\n\n{}{}",
+            e2e::origin_toml("o", &format!("h2c://{}", origin.addr()), None),
+            e2e::catch_all_toml("o", "")
+        ),
+    );
+    e2e::run(async {
+        let mut client = echo_through(&edge, &pki).await;
+        // Within the limit: forwarded.
+        let r = e2e::bounded("unary", client.unary(req(pattern(LIMIT / 2), None)))
+            .await
+            .expect("a message within the limit passes");
+        assert_eq!(r.into_inner().payload, pattern(LIMIT / 2));
+        // A request message over it.
+        let st = e2e::bounded("big request", client.unary(req(pattern(2 * LIMIT), None)))
+            .await
+            .unwrap_err();
+        assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
+        assert!(st.message().contains("request"), "{st:?}");
+        assert!(st.message().contains("max_message_bytes"), "{st:?}");
+        // A response message over it (after the response headers went out).
+        let b = pb::Behavior {
+            response_size: 2 * LIMIT as u32,
+            ..Default::default()
+        };
+        let st = e2e::bounded("big response", client.unary(req(vec![], Some(b))))
+            .await
+            .unwrap_err();
+        assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
+        assert!(st.message().contains("response"), "{st:?}");
+        assert!(st.message().contains("max_message_bytes"), "{st:?}");
+        let m = edge
+            .wait_metrics("two refusals", |m| {
+                m.edge_status[Code::ResourceExhausted as usize] == 2
+            })
+            .await;
+        assert!(m.limits.contains(&("max_message_bytes", 2)), "{m:?}");
+    });
+}

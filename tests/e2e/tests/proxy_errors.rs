@@ -356,6 +356,36 @@ fn origin_down_gives_unavailable_naming_the_connect_failure() {
 }
 
 #[test]
+fn origin_connection_lost_mid_call_gives_unavailable() {
+    let _g = e2e::serial();
+    let pki = TestPki::new();
+    let origin = TestOrigin::start(OriginOpts::h2c());
+    let edge = edge_to(&pki, &format!("h2c://{}", origin.addr()), None);
+    e2e::run(async {
+        let mut c = client(&edge, &pki).await;
+        let call = tokio::spawn(async move { c.unary(req(vec![1], hang())).await });
+        assert!(
+            origin
+                .recorder()
+                .wait_counts(WAIT, |c| c.started >= 1)
+                .await,
+            "the call reached the origin's handler"
+        );
+        // The origin goes away abruptly (its runtime is dropped with the connection open).
+        drop(origin);
+        let st = e2e::bounded("the call's end", call)
+            .await
+            .expect("call task")
+            .unwrap_err();
+        assert_eq!(st.code(), Code::Unavailable, "{st:?}");
+        assert!(
+            st.message().contains("origin o connection closed"),
+            "{st:?}"
+        );
+    });
+}
+
+#[test]
 fn origin_offering_only_http11_alpn_gives_unavailable_naming_alpn_h2() {
     let _g = e2e::serial();
     let pki = TestPki::new();
