@@ -569,27 +569,72 @@ fn sni_and_authority_for_different_hosts_give_permission_denied() {
 
 // ----- early trailers, retries ---------------------------------------------------------------
 
-/// An `h2`-crate origin on its own thread and runtime that answers every request at once,
-/// while the request body is still open: HEADERS, then trailers (`grpc-status`,
-/// `grpc-message`), then it drops every handle of the stream, so h2 queues
-/// RST_STREAM(NO_ERROR) right behind the trailers, in the same write (RFC 9113 §8.1, gRPC
-/// PROTOCOL-HTTP2.md). The harness's `RawMode::EarlyTrailersThenReset` cannot do this with a
-/// zero pause: h2's `send_reset` discards the HEADERS and trailers still queued, and only the
-/// RST_STREAM(NO_ERROR) goes out (seen on the wire; see
-/// `origin_reset_no_error_without_a_response_gives_internal`).
-struct SameWriteEarlyTrailers {
+/// How an [`H2Origin`] answers every stream.
+#[derive(Clone, Debug)]
+enum Answer {
+    /// At once, while the request body is still open: HEADERS, then trailers (`grpc-status`,
+    /// `grpc-message`), then every handle of the stream is dropped, so h2 queues
+    /// RST_STREAM(NO_ERROR) right behind the trailers, in the same write (RFC 9113 §8.1, gRPC
+    /// PROTOCOL-HTTP2.md). The harness's `RawMode::EarlyTrailersThenReset` cannot do this with
+    /// a zero pause: h2's `send_reset` discards the HEADERS and trailers still queued, and only
+    /// the RST_STREAM(NO_ERROR) goes out (seen on the wire; see
+    /// `origin_reset_no_error_without_a_response_gives_internal`).
+    EarlyTrailersSameWrite { status: u32, message: String },
+    /// HEADERS and one gRPC message, then (after a pause that lets h2 flush them: its
+    /// `send_reset` discards frames still queued) RST_STREAM with this code.
+    ResetAfterFirstMessage(h2::Reason),
+}
+
+/// An origin built on the `h2` crate's server, on its own thread and runtime.
+struct H2Origin {
     addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl SameWriteEarlyTrailers {
-    fn start(status: u32, message: &str) -> Self {
+async fn answer(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    how: Answer,
+) {
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    match how {
+        Answer::EarlyTrailersSameWrite { status, message } => {
+            let mut t = http::HeaderMap::new();
+            t.insert("grpc-status", status.into());
+            t.insert(
+                "grpc-message",
+                e2e::percent_encode(&message).parse().unwrap(),
+            );
+            let _ = send.send_trailers(t);
+            drop((send, respond, req));
+        }
+        Answer::ResetAfterFirstMessage(reason) => {
+            let first = pb::EchoResponse {
+                payload: b"first".to_vec(),
+                seq: 0,
+            };
+            let _ = send.send_data(e2e::encode_grpc(&first), false);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            send.send_reset(reason);
+            drop(req);
+        }
+    }
+}
+
+impl H2Origin {
+    fn start(how: Answer) -> Self {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let encoded = e2e::percent_encode(message);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -599,25 +644,13 @@ impl SameWriteEarlyTrailers {
                 let l = tokio::net::TcpListener::from_std(l).unwrap();
                 let serve = async {
                     while let Ok((sock, _)) = l.accept().await {
-                        let encoded = encoded.clone();
+                        let how = how.clone();
                         tokio::spawn(async move {
                             let Ok(mut conn) = h2::server::handshake(sock).await else {
                                 return;
                             };
-                            while let Some(Ok((req, mut respond))) = conn.accept().await {
-                                let head = http::Response::builder()
-                                    .status(200)
-                                    .header("content-type", "application/grpc")
-                                    .body(())
-                                    .unwrap();
-                                let Ok(mut send) = respond.send_response(head, false) else {
-                                    continue;
-                                };
-                                let mut t = http::HeaderMap::new();
-                                t.insert("grpc-status", status.into());
-                                t.insert("grpc-message", encoded.parse().unwrap());
-                                let _ = send.send_trailers(t);
-                                drop((send, respond, req));
+                            while let Some(Ok((req, respond))) = conn.accept().await {
+                                tokio::spawn(answer(req, respond, how.clone()));
                             }
                         });
                     }
@@ -628,7 +661,7 @@ impl SameWriteEarlyTrailers {
                 }
             });
         });
-        SameWriteEarlyTrailers {
+        H2Origin {
             addr,
             stop: Some(stop),
             thread: Some(thread),
@@ -636,7 +669,7 @@ impl SameWriteEarlyTrailers {
     }
 }
 
-impl Drop for SameWriteEarlyTrailers {
+impl Drop for H2Origin {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -645,6 +678,33 @@ impl Drop for SameWriteEarlyTrailers {
             let _ = t.join();
         }
     }
+}
+
+#[test]
+fn origin_rst_stream_mid_response_reaches_the_client() {
+    // Cancellation the other way: the origin resets a started response; the edge mirrors it.
+    let _g = e2e::serial();
+    let pki = TestPki::new();
+    let origin = H2Origin::start(Answer::ResetAfterFirstMessage(h2::Reason::CANCEL));
+    let edge = edge_to(&pki, &format!("h2c://{}", origin.addr), None);
+    e2e::run(async {
+        let mut c = client(&edge, &pki).await;
+        let mut s = e2e::bounded("server stream", c.server_stream(req(vec![], None)))
+            .await
+            .expect("the response starts")
+            .into_inner();
+        let first = e2e::bounded("first message", s.message())
+            .await
+            .expect("the first message")
+            .expect("one message");
+        assert_eq!(first.payload, b"first");
+        let st = e2e::bounded("the reset", s.message()).await.unwrap_err();
+        assert_eq!(st.code(), Code::Cancelled, "{st:?}");
+        let m = edge
+            .wait_metrics("an origin reset", |m| m.origin_resets == 1)
+            .await;
+        assert_eq!(m.edge_status, [0; 17], "mirrored, not made up: {m:?}");
+    });
 }
 
 /// tonic (client stream with its body still open; unary) and the raw h2 client through the
@@ -699,7 +759,10 @@ fn early_trailers_then_reset_no_error_in_the_same_write_keep_the_origin_status()
     let _g = e2e::serial();
     let pki = TestPki::new();
     let message = "blocked early ü 100%";
-    let origin = SameWriteEarlyTrailers::start(7, message);
+    let origin = H2Origin::start(Answer::EarlyTrailersSameWrite {
+        status: 7,
+        message: message.into(),
+    });
     let edge = edge_to(&pki, &format!("h2c://{}", origin.addr), None);
     e2e::run(early_trailers_reach_the_client(&edge, &pki, message));
 }
