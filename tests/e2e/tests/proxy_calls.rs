@@ -612,20 +612,12 @@ forwarded = "x-forwarded-for"
     });
 }
 
-/// BUG (ringedge forward.rs, found by this test; reported, not fixed here): the edge starts
-/// calls on a new origin connection before that origin's SETTINGS arrived, so it does not yet
-/// know SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §6.5.2: unlimited until then).
-/// `add_upstream` → `drain_waiting` puts every waiting call on the fresh connection; the origin
-/// (tonic/hyper, limit 10) refuses 50 of 60 with REFUSED_STREAM; each is retried once
-/// (`retry`), again onto the next fresh connection before its SETTINGS, where 40 are refused a
-/// second time and end as UNAVAILABLE "origin reset the stream (REFUSED_STREAM)". Observed:
-/// retries 50, origin_resets 40, edge_status[14] 40, 2 origin connections, 20 calls served.
-/// Expected: all 60 served over ≥ 6 origin connections (max_connections is 8). A fix: keep a
-/// new origin connection out of the pool (still counted as `connecting`) until its first
-/// SETTINGS (`Event::PeerSettings`), then `drain_waiting`; treat a close before SETTINGS like a
-/// connect failure.
+/// Regression test: the edge used to start calls on a new origin connection before that
+/// origin's SETTINGS arrived, not yet knowing SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113
+/// §6.5.2: unbounded until then); the origin refused the excess with REFUSED_STREAM, the
+/// retry landed on the next fresh connection the same way, and 33–40 of these 60 calls ended
+/// UNAVAILABLE "origin reset the stream (REFUSED_STREAM)".
 #[test]
-#[ignore = "ringedge bug: calls start on a new origin connection before its SETTINGS (see doc)"]
 fn origin_stream_limit_spreads_calls_over_more_origin_connections() {
     // The origin allows 10 concurrent streams per connection; 60 calls are held open at once,
     // so the edge must open at least 6 origin connections (max_connections defaults to 8).

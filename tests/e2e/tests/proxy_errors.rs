@@ -386,6 +386,39 @@ fn origin_connection_lost_mid_call_gives_unavailable() {
 }
 
 #[test]
+fn origin_closing_before_its_settings_gives_unavailable() {
+    // An origin that accepts TCP and closes at once: calls wait for its SETTINGS, then fail as
+    // a failed connect, naming it (no call is left waiting, no reconnect loop).
+    let _g = e2e::serial();
+    let pki = TestPki::new();
+    e2e::run(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = l.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(sock);
+            }
+        });
+        let edge = edge_to(&pki, &format!("h2c://{addr}"), None);
+        let mut c = client(&edge, &pki).await;
+        let st = failing_unary(&mut c).await;
+        assert_eq!(st.code(), Code::Unavailable, "{st:?}");
+        assert!(st.message().contains("origin o"), "{st:?}");
+        assert!(st.message().contains("closed"), "{st:?}");
+        let m = edge
+            .wait_metrics("the failed connect", |m| m.origin_connect_failed >= 1)
+            .await;
+        assert_eq!(m.edge_status[Code::Unavailable as usize], 1, "{m:?}");
+        assert_eq!(m.streams_active, 0, "{m:?}");
+        assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        drop(edge);
+    });
+}
+
+#[test]
 fn origin_offering_only_http11_alpn_gives_unavailable_naming_alpn_h2() {
     let _g = e2e::serial();
     let pki = TestPki::new();
