@@ -157,6 +157,12 @@ struct Endpoint {
     last_active: Instant,
     /// Client connections: the first request must arrive before this (`header_timeout`).
     first_request_by: Option<Instant>,
+    /// Origin connections: the origin's first SETTINGS arrived, so its
+    /// SETTINGS_MAX_CONCURRENT_STREAMS is known and calls may start here. Until then the
+    /// connection is not in its pool and still counts as `connecting` (RFC 9113 §6.5.2: the
+    /// limit is unbounded until SETTINGS say otherwise, and an origin refuses the excess).
+    /// Always true for client connections.
+    ready: bool,
 }
 
 #[derive(Default)]
@@ -250,10 +256,12 @@ impl Forwarder {
             draining: false,
             last_active: now,
             first_request_by: self.plan.header_timeout.map(|t| now + t),
+            ready: true,
         })
     }
 
-    /// Adds a connected origin connection and starts the calls waiting for it.
+    /// Adds a connected origin connection. The calls waiting for it start once the origin's
+    /// first SETTINGS arrive (see `Endpoint::ready`); until then it counts as connecting.
     pub fn add_upstream(&mut self, origin: usize, h2: Connection, now: Instant) -> EpKey {
         self.now = now;
         let ep = self.eps.insert(Endpoint {
@@ -264,14 +272,33 @@ impl Forwarder {
             draining: false,
             last_active: now,
             first_request_by: None,
+            ready: false,
         });
         Metrics::inc(&self.metrics.origin_connects);
         Metrics::inc(&self.metrics.origin_connections_active);
+        ep
+    }
+
+    /// The origin's first SETTINGS arrived on `ep`: the connection joins its pool and the
+    /// waiting calls start, within the origin's stream limit.
+    fn upstream_ready(&mut self, ep: EpKey) {
+        let Some(e) = self.eps.get_mut(ep) else {
+            return;
+        };
+        if e.ready {
+            return;
+        }
+        e.ready = true;
+        let draining = e.draining;
+        let Side::Up { origin } = e.side else {
+            return;
+        };
         let pool = &mut self.pools[origin];
         pool.connecting = pool.connecting.saturating_sub(1);
-        pool.conns.push(ep);
+        if !draining {
+            pool.conns.push(ep);
+        }
         self.drain_waiting(origin);
-        ep
     }
 
     /// An origin connection attempt failed: calls waiting for it get UNAVAILABLE naming the
@@ -399,6 +426,15 @@ impl Forwarder {
             Side::Up { origin } => Some(origin),
             Side::Down { .. } => None,
         };
+        if let (Some(origin), false) = (up_origin, e.ready) {
+            // Closed before the origin's SETTINGS: no call started here; for the calls waiting
+            // it is a failed connect.
+            self.eps.remove(ep);
+            Metrics::dec(&self.metrics.origin_connections_active);
+            let cause = format!("connection closed before the origin's SETTINGS: {cause}");
+            self.upstream_connect_failed(origin, &cause);
+            return;
+        }
         match up_origin {
             None => {
                 for call in calls {
@@ -539,10 +575,8 @@ impl Forwarder {
                 unprocessed, code, ..
             } => self.on_origin_goaway(ep, unprocessed, code, now),
             Event::LimitExceeded { limit, .. } => self.metrics.limit(limit.name()),
-            Event::PeerSettings { .. }
-            | Event::SettingsAcked
-            | Event::PingRtt { .. }
-            | Event::Closed { .. } => {}
+            Event::PeerSettings { .. } => self.upstream_ready(ep),
+            Event::SettingsAcked | Event::PingRtt { .. } | Event::Closed { .. } => {}
         }
     }
 

@@ -360,7 +360,6 @@ names = []
             "limits.h2.initial_stream_window",
             "out of range 65535..=2147483647",
         ),
-        ("limits.grpc.max_stream_buffer_bytes", "must be ≥ 65535"),
         (
             "limits.h2.connection_window",
             "1000 is out of range 65535..=2147483647",
@@ -368,6 +367,14 @@ names = []
         ("limits.h2.max_concurrent_streams", "0 is out of range"),
         ("limits.h2.flood_window_ms", "0 is out of range"),
         ("limits.grpc.max_message_bytes", "0 is out of range"),
+        (
+            "limits.grpc.max_stream_buffer_bytes",
+            "2048 is out of range 65535..=2147483647",
+        ),
+        (
+            "limits.grpc.max_connection_buffer_bytes",
+            "1024 is out of range 65535..=2147483647",
+        ),
         (
             "limits.grpc.max_connection_buffer_bytes",
             "below max_stream_buffer_bytes",

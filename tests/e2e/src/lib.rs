@@ -8,8 +8,9 @@
 //! CA and a chosen SNI domain; a raw h2 client), and bounded waits so no test
 //! can hang ([`run`], [`bounded`]).
 //!
-//! Must not: depend on the proxy crate (the proxy tests bring it in), or wait
-//! on anything without a timeout.
+//! Must not: use the proxy crate anywhere but [`proxy`] (the in-process
+//! starter for the proxy tests; the origins, clients and PKI stay independent
+//! of what they test), or wait on anything without a timeout.
 //!
 //! # How a proxy test uses the harness
 //!
@@ -69,6 +70,7 @@
 pub mod client;
 pub mod origin;
 pub mod pki;
+pub mod proxy;
 pub mod raw_origin;
 pub mod run;
 
@@ -101,6 +103,7 @@ pub use origin::{
     DEFAULT_MAX_MESSAGE,
 };
 pub use pki::{crypto_provider, LeafCert, TestPki};
+pub use proxy::{catch_all_toml, free_port, origin_toml, serial, Edge};
 pub use raw_origin::{encode_grpc, grpc_messages, percent_encode, RawMode, RawOrigin, RawRecord};
 pub use run::{bounded, bounded_for, closed_port, run, test_runtime, TEST_BUDGET, WAIT};
 

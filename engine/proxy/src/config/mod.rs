@@ -301,7 +301,9 @@ pub struct Limits {
 pub struct H2Limits {
     /// SETTINGS_MAX_CONCURRENT_STREAMS we advertise and enforce. Default 256; ≥ 1.
     pub max_concurrent_streams: u32,
-    /// Our SETTINGS_INITIAL_WINDOW_SIZE (receive window per stream). Default 262144; ≤ 2^31-1.
+    /// Our SETTINGS_INITIAL_WINDOW_SIZE (receive window per stream). Default 262144;
+    /// 65535..=2^31-1 (a peer may spend the initial 65535 before it sees our SETTINGS, RFC 9113
+    /// §6.9.2, so the codec never advertises less).
     pub initial_stream_window: u32,
     /// Our connection receive window. Default 1048576; 65535..=2^31-1 (RFC 9113 §6.9.2: it
     /// starts at 65535 and can only be raised).
@@ -365,10 +367,11 @@ pub struct GrpcLimits {
     /// call with RESOURCE_EXHAUSTED. Default 16 MiB (gRPC's usual 4 MiB plus headroom, so the
     /// edge is never the tighter limit by accident); ≥ 1.
     pub max_message_bytes: u32,
-    /// Bytes buffered in the edge per stream and direction. Default = `initial_stream_window`.
+    /// Bytes buffered in the edge per stream and direction. Default = `initial_stream_window`;
+    /// 65535..=2^31-1 (it is kept by advertising windows no larger, and no window is smaller).
     pub max_stream_buffer_bytes: u32,
     /// Bytes buffered in the edge per connection. Default = `connection_window`;
-    /// ≥ `max_stream_buffer_bytes`.
+    /// 65535..=2^31-1 and ≥ `max_stream_buffer_bytes`.
     pub max_connection_buffer_bytes: u32,
     /// Deadline applied to calls that carry no `grpc-timeout`. Default none.
     pub default_deadline: Option<Duration>,

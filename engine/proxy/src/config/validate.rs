@@ -169,6 +169,8 @@ const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// Longest busy-poll before an idle shard parks (10 s: beyond that it is just a spin loop).
 const MAX_SPIN_US: u64 = 10_000_000;
 const MAX_WINDOW: u64 = (1 << 31) - 1;
+/// The initial flow-control window of RFC 9113 §6.9.2: the smallest window the edge can keep.
+const MIN_WINDOW: u64 = 65_535;
 
 fn timeout(issues: &mut Issues, path: String, v: u64) {
     range(issues, path, v, 1, MAX_TIMEOUT_MS);
@@ -542,14 +544,14 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         1,
         MAX_WINDOW,
     );
-    // Below 65535 a client may already have spent the RFC default window before it sees our
-    // SETTINGS (RFC 9113 §6.9.2), so the codec never advertises less: refuse it here rather
-    // than silently raise it.
+    // Not below 65535: the codec never advertises a smaller window (a client may spend the
+    // default 65535 before it has seen our SETTINGS, RFC 9113 §6.9.2), so a smaller value
+    // would be silently ignored and the edge would buffer more than configured.
     range(
         issues,
         p("initial_stream_window"),
         h.initial_stream_window.into(),
-        65_535,
+        MIN_WINDOW,
         MAX_WINDOW,
     );
     range(
@@ -608,15 +610,26 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         1,
         u32::MAX.into(),
     );
-    let stream_buf = g
-        .max_stream_buffer_bytes
-        .unwrap_or(h.initial_stream_window.max(1));
+    let stream_buf = g.max_stream_buffer_bytes.unwrap_or(h.initial_stream_window);
     let conn_buf = g.max_connection_buffer_bytes.unwrap_or(h.connection_window);
-    if g.max_stream_buffer_bytes.is_some_and(|b| b < 65_535) {
-        issues.push(
-            "limits.grpc.max_stream_buffer_bytes",
-            "must be ≥ 65535: the edge buffers up to one stream window and HTTP/2 windows are \
-             never below 65535",
+    // The buffers are enforced through the windows we advertise, which are never below 65535
+    // (see initial_stream_window): a smaller cap could not be kept.
+    if let Some(v) = g.max_stream_buffer_bytes {
+        range(
+            issues,
+            "limits.grpc.max_stream_buffer_bytes".into(),
+            v.into(),
+            MIN_WINDOW,
+            MAX_WINDOW,
+        );
+    }
+    if let Some(v) = g.max_connection_buffer_bytes {
+        range(
+            issues,
+            "limits.grpc.max_connection_buffer_bytes".into(),
+            v.into(),
+            MIN_WINDOW,
+            MAX_WINDOW,
         );
     }
     if conn_buf < stream_buf {
