@@ -99,6 +99,7 @@ http {
         ssl_certificate_key $OUT/pki/key.pem;
         http2_max_concurrent_streams 256;
         keepalive_requests 1000000;
+        client_max_body_size 0;          # 1 MiB streaming messages exceed nginx's 1m default
         location / { grpc_pass grpc://origin; }
     }
 }
@@ -143,7 +144,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run_one() {
     local name=$1 url=$2 pid=$3 kind=$4 round=$5
     local json="$OUT/$name-$kind-r$round.json"
-    local args=(--insecure --duration "${DURATION}s" --warmup 1s --shards 1 --no-progress --json "$json")
+    local args=(--duration "${DURATION}s" --warmup 1s --shards 1 --no-progress --json "$json")
+    case "$url" in https://*) args+=(--insecure) ;; esac
     case "$kind" in
         closed) args+=(--connections "$CONNS" --streams "$STREAMS") ;;
         open) args+=(--connections "$CONNS" --streams "$STREAMS" --rate "$RATE") ;;
