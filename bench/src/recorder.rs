@@ -60,25 +60,7 @@ pub fn micros(d: Duration) -> u64 {
 }
 
 /// gRPC status code names, indexed by code (grpc/doc/statuscodes.md).
-pub const STATUS_NAMES: [&str; 17] = [
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
+pub use ringedge_codec::grpc::STATUS_NAMES;
 
 /// Counts of `grpc-status` values: codes 0..=16 and everything else as `unknown`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -30,7 +30,7 @@ mod walker;
 pub use content_type::{classify_content_type, ContentKind};
 pub use error::GrpcError;
 pub use message::{percent_decode_message, percent_encode_message};
-pub use status::{parse_grpc_status, Code};
+pub use status::{parse_grpc_status, Code, STATUS_NAMES};
 pub use timeout::{format_timeout, parse_timeout, MAX_TIMEOUT_DIGITS};
 pub use trailers::{trailers, trailers_only, HeaderField};
 pub use walker::{

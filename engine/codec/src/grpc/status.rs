@@ -70,7 +70,8 @@ const STATUS_STRS: [&str; 17] = [
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
 ];
 
-const NAMES: [&str; 17] = [
+/// Canonical gRPC status names, indexed by code (grpc/doc/statuscodes.md).
+pub const STATUS_NAMES: [&str; 17] = [
     "OK",
     "CANCELLED",
     "UNKNOWN",
@@ -106,7 +107,7 @@ impl Code {
 
     /// The canonical upper-case name, e.g. `DEADLINE_EXCEEDED`.
     pub fn name(self) -> &'static str {
-        NAMES[self as usize]
+        STATUS_NAMES[self as usize]
     }
 
     /// The decimal `grpc-status` header value, e.g. `"14"` (static, no allocation).
