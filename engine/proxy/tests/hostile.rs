@@ -1565,7 +1565,14 @@ fn connections_beyond_the_shard_limit_are_closed_at_accept() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Free a slot, and wait until the proxy has seen that connection end (counters are
+    // published every 100 ms): until then a new connection is still over the limit.
     held.pop();
+    let deadline = Instant::now() + WAIT;
+    while rig.handle.metrics().connections_active >= 4 {
+        assert!(Instant::now() < deadline, "the freed slot was never released");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_healthy(&rig);
 }
 
