@@ -26,7 +26,7 @@
 //! across an await, or busy-loop on a timer.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -47,6 +47,7 @@ use ringedge_tls::{CaSource, ClientTlsConfig, ClientTlsOptions, TlsSession};
 use crate::args::{CallKind, LoadOptions, Mode, Payload, Scheme, Stop, Tls};
 use crate::net::driver::{self, End, Session, Work};
 use crate::net::msg;
+use crate::net::streams::{stream_map, StreamMap};
 use crate::recorder::{Completion, Recorder, TransportErrorKind};
 use crate::report::{self, Progress, RunMeta};
 use crate::schedule::ShardSchedule;
@@ -620,7 +621,7 @@ async fn connection_task(i: usize, plan: Arc<Plan>, state: Rc<RefCell<ShardState
             index: i,
             plan: Arc::clone(&plan),
             state: Rc::clone(&state),
-            calls: HashMap::new(),
+            calls: stream_map(),
             ready: false,
             goaway: None,
         };
@@ -674,7 +675,7 @@ struct ClientSession {
     index: usize,
     plan: Arc<Plan>,
     state: Rc<RefCell<ShardState>>,
-    calls: HashMap<u32, Call>,
+    calls: StreamMap<Call>,
     ready: bool,
     goaway: Option<u32>,
 }

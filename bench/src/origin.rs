@@ -29,7 +29,7 @@
 //! stream's response DATA that flow control did not accept is queued on the stream and resumed
 //! on [`Event::SendCapacity`]; trailers follow only after all queued DATA.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +49,7 @@ use ringedge_tls::{ServerTlsConfig, TlsSession};
 use crate::args::{CallKind, OriginOptions};
 use crate::net::driver::{self, End, Session, Work};
 use crate::net::msg;
+use crate::net::streams::{stream_map, StreamMap};
 
 /// TLS handshake limit per accepted connection.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -300,7 +301,7 @@ async fn serve_connection(tcp: TcpStream, tls: Option<Rc<ServerTlsConfig>>, shar
     let h2 = Connection::new(Role::Server, shared.h2.clone(), ringedge_rt::now());
     let mut session = OriginSession {
         shared,
-        streams: HashMap::new(),
+        streams: stream_map(),
         timers: VecDeque::new(),
     };
     driver::drive(t, h2, &mut session).await;
@@ -335,7 +336,7 @@ struct OStream {
 
 struct OriginSession {
     shared: Rc<Shared>,
-    streams: HashMap<u32, OStream>,
+    streams: StreamMap<OStream>,
     /// (when, stream) of delayed answers; FIFO because the delay is constant.
     timers: VecDeque<(Instant, StreamId)>,
 }
