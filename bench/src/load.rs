@@ -8,8 +8,9 @@
 //! at the end (histograms added, so merged percentiles are those of the union).
 //!
 //! Closed loop: every free stream slot starts a call at once; the intended send time is the
-//! actual one. Open loop: a shard ticker sleeps until the next intended send time and wakes the
-//! connections that have a free slot; a connection takes every request whose time has come while
+//! actual one. Open loop: a shard ticker sleeps until just before the next intended send time
+//! ([`EARLY_WAKE`]; it yields until the time itself) and wakes the connections that have a free
+//! slot; a connection takes every request whose time has come while
 //! it has slots (a late request is sent as soon as any slot of the shard frees up). Latency is
 //! recorded from the **intended** time (corrected, wrk2) and from the actual send (uncorrected).
 //!
@@ -26,7 +27,7 @@
 //! across an await, or busy-loop on a timer.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
@@ -47,6 +48,7 @@ use ringedge_tls::{CaSource, ClientTlsConfig, ClientTlsOptions, TlsSession};
 use crate::args::{CallKind, LoadOptions, Mode, Payload, Scheme, Stop, Tls};
 use crate::net::driver::{self, End, Session, Work};
 use crate::net::msg;
+use crate::net::streams::{stream_map, StreamMap};
 use crate::recorder::{Completion, Recorder, TransportErrorKind};
 use crate::report::{self, Progress, RunMeta};
 use crate::schedule::ShardSchedule;
@@ -64,6 +66,11 @@ pub const MAX_RESPONSE_MESSAGE: u32 = 64 << 20;
 /// Ticker sleep while every slot is busy and requests are overdue (connections take them as
 /// their calls complete; the ticker only needs to notice the end of the run).
 const BUSY_TICK: Duration = Duration::from_millis(1);
+/// The ticker's timer fires this much before the next deadline and the ticker then yields
+/// (runs again after the shard's other tasks) until the deadline: a parked shard takes tens of
+/// microseconds to wake from a timer, which would delay every open-loop send by as much (it is
+/// counted in the corrected latency). Costs at most this much CPU per deadline.
+pub const EARLY_WAKE: Duration = Duration::from_micros(100);
 
 /// Why a run could not start.
 #[derive(Debug)]
@@ -562,10 +569,10 @@ async fn run_shard(
                     at
                 };
                 let d = sleep_until.saturating_duration_since(ringedge_rt::now());
-                if d.is_zero() {
+                if d <= EARLY_WAKE {
                     futures_lite::future::yield_now().await;
                 } else {
-                    ringedge_rt::sleep(d).await;
+                    ringedge_rt::sleep(d - EARLY_WAKE).await;
                 }
             }
         }
@@ -620,7 +627,7 @@ async fn connection_task(i: usize, plan: Arc<Plan>, state: Rc<RefCell<ShardState
             index: i,
             plan: Arc::clone(&plan),
             state: Rc::clone(&state),
-            calls: HashMap::new(),
+            calls: stream_map(),
             ready: false,
             goaway: None,
         };
@@ -674,7 +681,7 @@ struct ClientSession {
     index: usize,
     plan: Arc<Plan>,
     state: Rc<RefCell<ShardState>>,
-    calls: HashMap<u32, Call>,
+    calls: StreamMap<Call>,
     ready: bool,
     goaway: Option<u32>,
 }

@@ -29,7 +29,7 @@
 //! stream's response DATA that flow control did not accept is queued on the stream and resumed
 //! on [`Event::SendCapacity`]; trailers follow only after all queued DATA.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +49,7 @@ use ringedge_tls::{ServerTlsConfig, TlsSession};
 use crate::args::{CallKind, OriginOptions};
 use crate::net::driver::{self, End, Session, Work};
 use crate::net::msg;
+use crate::net::streams::{stream_map, StreamMap};
 
 /// TLS handshake limit per accepted connection.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -300,7 +301,8 @@ async fn serve_connection(tcp: TcpStream, tls: Option<Rc<ServerTlsConfig>>, shar
     let h2 = Connection::new(Role::Server, shared.h2.clone(), ringedge_rt::now());
     let mut session = OriginSession {
         shared,
-        streams: HashMap::new(),
+        streams: stream_map(),
+        replies: ReplyCache::default(),
         timers: VecDeque::new(),
     };
     driver::drive(t, h2, &mut session).await;
@@ -335,7 +337,10 @@ struct OStream {
 
 struct OriginSession {
     shared: Rc<Shared>,
-    streams: HashMap<u32, OStream>,
+    streams: StreamMap<OStream>,
+    /// The last answer built, reused while requests repeat (a load generator sends the same
+    /// message again and again): saves two allocations and the encoding per call.
+    replies: ReplyCache,
     /// (when, stream) of delayed answers; FIFO because the delay is constant.
     timers: VecDeque<(Instant, StreamId)>,
 }
@@ -514,7 +519,7 @@ impl OriginSession {
             return;
         }
         for m in completed {
-            let body = reply_body(&self.shared, st.path_is_hello, &m);
+            let body = self.replies.get(&self.shared, st.path_is_hello, &m);
             if !st.headers_sent {
                 let _ = h2.send_headers(id, &RESPONSE_HEADERS, false);
                 st.headers_sent = true;
@@ -558,7 +563,7 @@ impl OriginSession {
                     } else {
                         st.responses
                     };
-                    let body = reply_body(&shared, st.path_is_hello, &st.last);
+                    let body = self.replies.get(&shared, st.path_is_hello, &st.last);
                     if !st.headers_sent {
                         let _ = h2.send_headers(id, &RESPONSE_HEADERS, false);
                         st.headers_sent = true;
@@ -602,6 +607,28 @@ impl OriginSession {
         if st.local_done && st.remote_done {
             self.streams.remove(&id.get());
         }
+    }
+}
+
+/// The last (request message, method is `SayHello`) → framed answer, so a repeated request is
+/// answered with a shared view of the same answer.
+#[derive(Debug, Default)]
+struct ReplyCache {
+    last: Option<(Bytes, bool, Bytes)>,
+}
+
+impl ReplyCache {
+    /// [`reply_body`] for `req`, from the cache when `req` and `hello_path` match the last one.
+    fn get(&mut self, shared: &Shared, hello_path: bool, req: &Bytes) -> Bytes {
+        if let Some((r, h, reply)) = &self.last {
+            if *h == hello_path && r == req {
+                return reply.clone();
+            }
+        }
+        let reply = reply_body(shared, hello_path, req);
+        // A copy: a view would keep the connection's whole receive buffer alive.
+        self.last = Some((Bytes::copy_from_slice(req), hello_path, reply.clone()));
+        reply
     }
 }
 
@@ -778,6 +805,30 @@ mod tests {
         let out = reply_body(&shared(Some(1000)), true, &raw);
         assert_eq!(out.len(), 5 + 1000);
         assert_eq!(&out[1..5], &1000u32.to_be_bytes());
+    }
+
+    #[test]
+    fn the_reply_cache_answers_like_reply_body() {
+        let sh = shared(None);
+        let mut c = ReplyCache::default();
+        let a = msg::hello_request_of_size(64);
+        let b = msg::hello_request_of_size(65);
+        let raw = Bytes::from_static(b"\xff\x00not protobuf");
+        for (req, hello) in [
+            (&a, true),
+            (&a, true),
+            (&b, true),
+            (&a, true),
+            (&raw, false),
+            (&raw, true),
+            (&raw, true),
+        ] {
+            assert_eq!(c.get(&sh, hello, req), reply_body(&sh, hello, req));
+        }
+        // A repeat is the same shared answer, not a new one.
+        let first = c.get(&sh, true, &a);
+        let again = c.get(&sh, true, &a);
+        assert_eq!(first.as_ptr(), again.as_ptr());
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! Networking shared by the origin and the load generator: the per-connection driver
-//! ([`driver`]) and the gRPC message bodies they exchange ([`msg`]).
+//! ([`driver`]), the gRPC message bodies they exchange ([`msg`]) and their stream-id maps
+//! ([`streams`]).
 pub mod driver;
 pub mod msg;
+pub mod streams;
