@@ -1135,8 +1135,7 @@ impl Connection {
 
     fn write_headers(&mut self, id: StreamId, fields: &[FieldRef<'_>], end_stream: bool) {
         self.scratch.clear();
-        self.encoder
-            .encode(fields.iter().copied(), &mut self.scratch);
+        self.encoder.encode_block(fields, &mut self.scratch);
         encode_headers(
             &mut self.out.buf,
             id,
