@@ -1,5 +1,6 @@
 //! [`Connection`]: the HTTP/2 connection state machine (both roles).
 
+use super::closed::ClosedStreams;
 use super::config::ConnConfig;
 use super::event::*;
 use super::output::OutQueue;
@@ -64,8 +65,7 @@ pub struct Connection {
     out: OutQueue,
     events: VecDeque<Event>,
     streams: IdMap<Stream>,
-    closed: IdMap<Closed>,
-    closed_order: VecDeque<u32>,
+    closed: ClosedStreams,
     /// Next id we open (client role: odd).
     next_local_id: u32,
     /// Highest peer stream we accepted for processing (GOAWAY's last-stream-id, §6.8).
@@ -122,8 +122,7 @@ impl Connection {
             out: OutQueue::default(),
             events: VecDeque::new(),
             streams: IdMap::with_hasher(IdHashBuilder::new()),
-            closed: IdMap::with_hasher(IdHashBuilder::new()),
-            closed_order: VecDeque::new(),
+            closed: ClosedStreams::new(cfg.max_closed_streams),
             next_local_id: match role {
                 Role::Client => 1,
                 Role::Server => 2,
@@ -508,15 +507,9 @@ impl Connection {
         }
     }
 
+    #[inline]
     fn remember_closed(&mut self, id: u32, how: Closed) {
-        if self.closed.insert(id, how).is_none() {
-            self.closed_order.push_back(id);
-        }
-        while self.closed_order.len() > self.cfg.max_closed_streams as usize {
-            if let Some(old) = self.closed_order.pop_front() {
-                self.closed.remove(&old);
-            }
-        }
+        self.closed.remember(id, how);
     }
 
     fn close_stream(&mut self, id: StreamId, how: Closed) {
@@ -617,7 +610,7 @@ impl Connection {
         }
         // Never answer with RST_STREAM on an idle stream (§6.4); PRIORITY errors there are
         // dropped (the frame has no other effect).
-        if self.is_idle(id) || self.closed.get(&id.get()) == Some(&Closed::LocalReset) {
+        if self.is_idle(id) || self.closed.get(id.get()) == Some(Closed::LocalReset) {
             return Ok(());
         }
         self.stream_error(id, e.code(), ResetReason::Frame(e))
@@ -625,7 +618,7 @@ impl Connection {
 
     /// A frame for a stream we do not hold (closed, forgotten or idle), §5.1.
     fn missing_stream(&mut self, id: StreamId, kind_name: &'static str) -> Result<(), ConnError> {
-        match self.closed.get(&id.get()) {
+        match self.closed.get(id.get()) {
             Some(Closed::LocalReset) | Some(Closed::GoneAway) => Ok(()),
             Some(Closed::PeerReset) => {
                 self.stream_error(id, ErrorCode::StreamClosed, ResetReason::StreamClosed)
@@ -777,7 +770,7 @@ impl Connection {
         let self_dep = priority.is_some_and(|p| p.dependency == id);
 
         if !self.streams.contains_key(&id.get()) {
-            if self.closed.contains_key(&id.get()) || !self.is_idle(id) {
+            if self.closed.contains(id.get()) || !self.is_idle(id) {
                 return self.missing_stream(id, "HEADERS on an idle stream");
             }
             // A new stream opened by the peer.
@@ -954,7 +947,7 @@ impl Connection {
         if self.streams.contains_key(&id.get()) {
             self.close_stream(id, Closed::PeerReset);
             self.events.push_back(Event::PeerReset { stream: id, code });
-        } else if self.is_idle(id) && !self.closed.contains_key(&id.get()) {
+        } else if self.is_idle(id) && !self.closed.contains(id.get()) {
             return Err(ConnError::Protocol("RST_STREAM on an idle stream"));
         }
         // Otherwise: in-flight RST after close, tolerated (§5.1).
@@ -1073,7 +1066,7 @@ impl Connection {
             return Ok(());
         }
         let Some(s) = self.streams.get_mut(&id.get()) else {
-            if self.is_idle(id) && !self.closed.contains_key(&id.get()) {
+            if self.is_idle(id) && !self.closed.contains(id.get()) {
                 return Err(ConnError::Protocol("WINDOW_UPDATE on an idle stream"));
             }
             return Ok(()); // §5.1: tolerated after close.
@@ -1135,8 +1128,7 @@ impl Connection {
 
     fn write_headers(&mut self, id: StreamId, fields: &[FieldRef<'_>], end_stream: bool) {
         self.scratch.clear();
-        self.encoder
-            .encode(fields.iter().copied(), &mut self.scratch);
+        self.encoder.encode_block(fields, &mut self.scratch);
         encode_headers(
             &mut self.out.buf,
             id,

@@ -22,6 +22,7 @@
 //! §6.9.2 allows); `recv` never consumes more bytes than it is given; the HPACK decoder sees
 //! every header block the peer sends, including those of refused or reset streams.
 
+mod closed;
 mod config;
 mod connection;
 mod event;

@@ -19,6 +19,14 @@
 //! A change is signalled at the start of the next block; if the size shrank and grew again
 //! between two blocks, the minimum is signalled first, then the final size (§4.2).
 //!
+//! Replay: [`Encoder::encode_block`] remembers up to [`REPLAY_ENTRIES`] recent blocks that
+//! changed nothing in the dynamic table (every field indexed or a literal without indexing),
+//! with the table state they were encoded against (insertion count and capacity). The same
+//! field list against the same table state encodes to the same octets (the encoding is a pure
+//! function of both), so a repeat — the usual case for gRPC calls on one connection — copies
+//! the stored octets instead of searching the tables field by field. Fields are compared byte
+//! for byte, never by hash.
+//!
 //! What it must not do: emit an index the peer does not have, or exceed the peer's table size.
 
 use super::table::{field_hash, name_hash, static_find, DynamicTable, Found, ENTRY_OVERHEAD};
@@ -32,6 +40,73 @@ pub const ENCODER_TABLE_SIZE_CAP: usize = 4096;
 /// Largest entry (name + value + 32) the encoder inserts into the dynamic table.
 pub const MAX_INDEXED_ENTRY_SIZE: usize = 1024;
 
+/// Number of recent header blocks [`Encoder::encode_block`] can replay (two: a response's
+/// headers and its trailers, or two request shapes).
+pub const REPLAY_ENTRIES: usize = 2;
+
+/// Largest field list (sum of name and value lengths) a replay entry stores: bounds the
+/// encoder's extra memory to about `REPLAY_ENTRIES * (REPLAY_MAX_FIELD_BYTES + encoded size)`.
+pub const REPLAY_MAX_FIELD_BYTES: usize = 512;
+
+/// One replayable block: its fields, the table state it was encoded against, and its octets.
+#[derive(Debug, Default)]
+struct Replay {
+    /// `DynamicTable::insertions` when encoded.
+    insertions: u64,
+    /// `DynamicTable::capacity` when encoded.
+    capacity: usize,
+    /// Per field: name length, value length, sensitive flag.
+    lens: Vec<(u32, u32, bool)>,
+    /// Names and values, concatenated in order.
+    bytes: Vec<u8>,
+    /// The encoded block.
+    out: Vec<u8>,
+}
+
+impl Replay {
+    /// Whether `fields` are exactly the stored fields (names, values, flags), in order.
+    #[inline]
+    fn matches(&self, fields: &[FieldRef<'_>]) -> bool {
+        if self.lens.len() != fields.len() {
+            return false;
+        }
+        let mut at = 0usize;
+        for (f, &(nl, vl, sensitive)) in fields.iter().zip(&self.lens) {
+            let (nl, vl) = (nl as usize, vl as usize);
+            if f.name.len() != nl || f.value.len() != vl || f.sensitive != sensitive {
+                return false;
+            }
+            let Some(name) = self.bytes.get(at..at + nl) else {
+                return false;
+            };
+            let Some(value) = self.bytes.get(at + nl..at + nl + vl) else {
+                return false;
+            };
+            if name != f.name || value != f.value {
+                return false;
+            }
+            at += nl + vl;
+        }
+        true
+    }
+
+    fn store(&mut self, fields: &[FieldRef<'_>], insertions: u64, capacity: usize, out: &[u8]) {
+        self.insertions = insertions;
+        self.capacity = capacity;
+        self.lens.clear();
+        self.bytes.clear();
+        for f in fields {
+            // Lengths fit: the caller checked the total against REPLAY_MAX_FIELD_BYTES.
+            self.lens
+                .push((f.name.len() as u32, f.value.len() as u32, f.sensitive));
+            self.bytes.extend_from_slice(f.name);
+            self.bytes.extend_from_slice(f.value);
+        }
+        self.out.clear();
+        self.out.extend_from_slice(out);
+    }
+}
+
 /// HPACK encoder: one per connection direction.
 #[derive(Debug)]
 pub struct Encoder {
@@ -42,6 +117,9 @@ pub struct Encoder {
     huffman: bool,
     /// Reused buffer for Huffman output.
     scratch: Vec<u8>,
+    /// Recent replayable blocks (see the module docs); `replay_next` is the one to overwrite.
+    replay: [Replay; REPLAY_ENTRIES],
+    replay_next: usize,
 }
 
 impl Default for Encoder {
@@ -100,6 +178,8 @@ impl Encoder {
             pending: None,
             huffman: true,
             scratch: Vec::new(),
+            replay: Default::default(),
+            replay_next: 0,
         }
     }
 
@@ -115,6 +195,13 @@ impl Encoder {
     /// Whether strings are Huffman-coded when that is shorter (the default, `true`) or always
     /// sent as plain octets (`false`; for tests and for peers that decode Huffman slowly).
     pub fn set_use_huffman(&mut self, on: bool) {
+        if self.huffman != on {
+            // Stored blocks were encoded with the other setting.
+            for r in &mut self.replay {
+                r.lens.clear();
+                r.out.clear();
+            }
+        }
         self.huffman = on;
     }
 
@@ -158,6 +245,39 @@ impl Encoder {
         }
         for f in fields {
             self.encode_field(f, dst);
+        }
+    }
+
+    /// [`Encoder::encode`] for a field slice, replaying a recent identical block when the table
+    /// is in the state that block was encoded against (see the module docs). The octets are
+    /// the same as `encode` would write.
+    pub fn encode_block(&mut self, fields: &[FieldRef<'_>], dst: &mut BytesMut) {
+        if fields.is_empty() || self.pending.is_some() {
+            return self.encode(fields.iter().copied(), dst);
+        }
+        let insertions = self.table.insertions();
+        let capacity = self.table.capacity();
+        for r in &self.replay {
+            if r.insertions == insertions
+                && r.capacity == capacity
+                && !r.out.is_empty()
+                && r.matches(fields)
+            {
+                dst.extend_from_slice(&r.out);
+                return;
+            }
+        }
+        let start = dst.len();
+        self.encode(fields.iter().copied(), dst);
+        let field_bytes: usize = fields.iter().map(|f| f.name.len() + f.value.len()).sum();
+        if self.table.insertions() == insertions
+            && self.table.capacity() == capacity
+            && field_bytes <= REPLAY_MAX_FIELD_BYTES
+        {
+            let slot = self.replay_next;
+            self.replay_next = (slot + 1) % REPLAY_ENTRIES;
+            let out = dst.get(start..).unwrap_or_default();
+            self.replay[slot].store(fields, insertions, capacity, out);
         }
     }
 

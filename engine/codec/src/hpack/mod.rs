@@ -32,7 +32,9 @@ pub mod integer;
 pub mod table;
 
 pub use decoder::{Decoder, ARENA_CHUNK, DEFAULT_MAX_HEADER_LIST_SIZE};
-pub use encoder::{Encoder, ENCODER_TABLE_SIZE_CAP, MAX_INDEXED_ENTRY_SIZE};
+pub use encoder::{
+    Encoder, ENCODER_TABLE_SIZE_CAP, MAX_INDEXED_ENTRY_SIZE, REPLAY_ENTRIES, REPLAY_MAX_FIELD_BYTES,
+};
 pub use integer::MAX_INTEGER;
 
 use bytes::Bytes;

@@ -275,6 +275,13 @@ impl DynamicTable {
         self.capacity
     }
 
+    /// Number of insertions since the table was created. Together with [`Self::capacity`] it
+    /// names the table's state: entries change (insertion, eviction) only when it grows or the
+    /// capacity changes.
+    pub fn insertions(&self) -> u64 {
+        self.inserted
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -340,6 +347,8 @@ impl DynamicTable {
             self.by_field.clear();
             self.by_name.clear();
             self.size = 0;
+            // Counted all the same: the table's state changed (see `insertions`).
+            self.inserted += 1;
             return;
         }
         self.evict_to(self.capacity - sz);
