@@ -185,3 +185,48 @@ proptest! {
         }
     }
 }
+
+/// A peer that shrinks SETTINGS_HEADER_TABLE_SIZE to 0 and restores it empties our table without
+/// any insertion: a block stored for replay before that must not be replayed after it (its
+/// indices would name entries the peer no longer has).
+#[test]
+fn replay_is_forgotten_when_the_table_is_resized() {
+    let block = [
+        FieldRef {
+            name: b"x-tenant",
+            value: b"blue",
+            sensitive: false,
+        },
+        FieldRef {
+            name: b"content-type",
+            value: b"application/grpc",
+            sensitive: false,
+        },
+    ];
+    let status_only = [FieldRef {
+        name: b":status",
+        value: b"200",
+        sensitive: false,
+    }];
+    let mut enc = Encoder::new();
+    let mut dec = Decoder::new(4096);
+    let mut roundtrip = |enc: &mut Encoder, fields: &[FieldRef<'_>]| {
+        let mut out = BytesMut::new();
+        enc.encode_block(fields, &mut out);
+        let mut got = Vec::new();
+        dec.decode(&out.freeze(), &mut |f: HeaderField| got.push(f))
+            .expect("the peer decodes every block we send");
+        assert_eq!(got.len(), fields.len());
+        for (g, f) in got.iter().zip(fields) {
+            assert_eq!(&g.name[..], f.name);
+            assert_eq!(&g.value[..], f.value);
+        }
+    };
+    roundtrip(&mut enc, &block); // inserts the entries
+    roundtrip(&mut enc, &block); // fully indexed: stored for replay
+    enc.set_max_table_size(0);
+    enc.set_max_table_size(4096);
+    roundtrip(&mut enc, &status_only); // size updates 0 then 4096: the table is emptied
+    roundtrip(&mut enc, &block); // must not replay indices of evicted entries
+    roundtrip(&mut enc, &block);
+}

@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
     dec.set_max_header_list_size(usize::MAX);
     enc.set_use_huffman(data.first().is_some_and(|b| b & 1 == 0));
     let mut blocks = 0;
+    let mut prev: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
     while !input.0.is_empty() && blocks < 32 {
         blocks += 1;
         // Optional table size changes before the block (0..=4096, possibly two).
@@ -52,8 +53,12 @@ fuzz_target!(|data: &[u8]| {
                 enc.set_max_table_size((input.byte().unwrap_or(0) as usize) * 17);
             }
         }
-        let nfields = (ctl & 0x0f) as usize;
-        let mut fields: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::with_capacity(nfields);
+        // Bit 0x20 repeats the previous block (the encoder's replay path); otherwise the low
+        // bits give the number of new fields.
+        let repeat = ctl & 0x20 != 0 && !prev.is_empty();
+        let nfields = if repeat { 0 } else { (ctl & 0x0f) as usize };
+        let mut fields: Vec<(Vec<u8>, Vec<u8>, bool)> =
+            if repeat { prev.clone() } else { Vec::with_capacity(nfields) };
         for _ in 0..nfields {
             let Some(t) = input.byte() else { break };
             let name = if t & 0x08 != 0 {
@@ -68,7 +73,9 @@ fuzz_target!(|data: &[u8]| {
             fields.push((name, value, t & 0x10 != 0));
         }
         let mut buf = BytesMut::new();
-        enc.encode(fields.iter().map(|(n, v, s)| FieldRef { name: n, value: v, sensitive: *s }), &mut buf);
+        let refs: Vec<FieldRef<'_>> =
+            fields.iter().map(|(n, v, s)| FieldRef { name: n, value: v, sensitive: *s }).collect();
+        enc.encode_block(&refs, &mut buf);
         let mut got = Vec::with_capacity(fields.len());
         dec.decode(&buf.freeze(), &mut |f: HeaderField| got.push(f)).expect("our own block decodes");
         assert_eq!(got.len(), fields.len());
@@ -81,5 +88,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(dec.table_size(), enc.table_size());
         assert_eq!(dec.table_capacity(), enc.table_capacity());
         assert!(enc.table_entries().eq(dec.table_entries()));
+        prev = fields;
     }
 });

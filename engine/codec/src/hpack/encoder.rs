@@ -232,6 +232,13 @@ impl Encoder {
         dst: &mut BytesMut,
     ) {
         if let Some((min, fin)) = self.pending.take() {
+            // A size change can evict entries without any insertion (shrink, then grow back to
+            // the same capacity): the (insertions, capacity) key of a stored block would no
+            // longer describe the table, so every stored block is forgotten.
+            for r in &mut self.replay {
+                r.lens.clear();
+                r.out.clear();
+            }
             // §4.2: signal the smallest size reached, then the final one.
             let cur = self.table.capacity();
             if min < fin && min < cur {
