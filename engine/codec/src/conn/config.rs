@@ -47,7 +47,9 @@ pub struct ConnConfig {
     /// GOAWAY(ENHANCE_YOUR_CALM). Default 4194304.
     pub max_pending_output: u32,
     /// (Extra.) Closed streams remembered so in-flight frames after a close or reset are
-    /// tolerated (RFC 9113 §5.1 "closed"). Oldest are forgotten first. Default 1024.
+    /// tolerated (RFC 9113 §5.1 "closed"): at least the last `max_closed_streams` closes are
+    /// remembered, older ones may be forgotten. Memory: at most `2 * next_power_of_two(n)`
+    /// 12-byte slots plus `2 * n` overflow entries per connection. Default 1024.
     pub max_closed_streams: u32,
     /// (Extra.) DATA payloads up to this size are copied into the coalesced control buffer;
     /// larger ones are queued as separate `Bytes` views. Default 1024.
