@@ -1570,7 +1570,10 @@ fn connections_beyond_the_shard_limit_are_closed_at_accept() {
     held.pop();
     let deadline = Instant::now() + WAIT;
     while rig.handle.metrics().connections_active >= 4 {
-        assert!(Instant::now() < deadline, "the freed slot was never released");
+        assert!(
+            Instant::now() < deadline,
+            "the freed slot was never released"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_healthy(&rig);
