@@ -204,6 +204,51 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
+/// Sends what `q` holds on `sid` as far as the peer's windows allow, then the end of that
+/// direction (trailers, or an empty DATA with END_STREAM) once everything went. Returns the
+/// bytes the codec accepted; `accepted` sees each accepted piece as a view of the chunk.
+fn send_queued(
+    h2: &mut Connection,
+    sid: StreamId,
+    q: &mut Queue,
+    mut accepted: impl FnMut(Bytes),
+) -> usize {
+    let mut released = 0usize;
+    while let Some(chunk) = q.chunks.pop_front() {
+        let end = q.chunks.is_empty() && q.end && q.trailers.is_none();
+        let len = chunk.len();
+        let n = h2.send_data(sid, chunk.clone(), end).unwrap_or(0);
+        if n > 0 {
+            released += n;
+            accepted(chunk.slice(..n));
+        }
+        if n < len {
+            q.chunks.push_front(chunk.slice(n..));
+            break;
+        }
+        if end {
+            q.end_sent = true;
+        }
+    }
+    q.bytes -= released;
+    if q.chunks.is_empty() && q.end && !q.end_sent {
+        match q.trailers.take() {
+            Some(trailers) => {
+                let mut refs = Vec::with_capacity(trailers.len());
+                headers::pass_through(&trailers, &mut refs);
+                let _ = h2.send_trailers(sid, &refs);
+                q.end_sent = true;
+            }
+            None => {
+                if h2.send_data(sid, Bytes::new(), true).is_ok() {
+                    q.end_sent = true;
+                }
+            }
+        }
+    }
+    released
+}
+
 fn queue_push(q: &mut Queue, data: Bytes, metrics: &Metrics) {
     if !data.is_empty() {
         metrics.buffer_grow(data.len());
@@ -1048,48 +1093,20 @@ impl Forwarder {
         let Some(e) = self.eps.get_mut(up) else {
             return;
         };
-        let mut released = 0usize;
-        while let Some(chunk) = c.to_up.chunks.pop_front() {
-            let last = c.to_up.chunks.is_empty();
-            let end = last && c.to_up.end && c.to_up.trailers.is_none();
-            let len = chunk.len();
-            let accepted = e.h2.send_data(usid, chunk.clone(), end).unwrap_or(0);
-            if accepted > 0 {
-                released += accepted;
-                if c.retry_ok {
-                    if c.sent_bytes + accepted <= self.plan.retry_buffer_bytes {
-                        c.sent.push(chunk.slice(..accepted));
-                        c.sent_bytes += accepted;
-                    } else {
-                        c.retry_ok = false;
-                        c.sent.clear();
-                    }
+        // Bytes sent to the origin are retained (views, no copy) while a retry is still possible.
+        let limit = self.plan.retry_buffer_bytes;
+        let (retry_ok, sent, sent_bytes) = (&mut c.retry_ok, &mut c.sent, &mut c.sent_bytes);
+        let released = send_queued(&mut e.h2, usid, &mut c.to_up, |piece| {
+            if *retry_ok {
+                if *sent_bytes + piece.len() <= limit {
+                    *sent_bytes += piece.len();
+                    sent.push(piece);
+                } else {
+                    *retry_ok = false;
+                    sent.clear();
                 }
             }
-            if accepted < len {
-                c.to_up.chunks.push_front(chunk.slice(accepted..));
-                break;
-            }
-            if end {
-                c.to_up.end_sent = true;
-            }
-        }
-        c.to_up.bytes -= released;
-        if c.to_up.chunks.is_empty() && c.to_up.end && !c.to_up.end_sent {
-            match c.to_up.trailers.take() {
-                Some(trailers) => {
-                    let mut refs = Vec::with_capacity(trailers.len());
-                    headers::pass_through(&trailers, &mut refs);
-                    let _ = e.h2.send_trailers(usid, &refs);
-                    c.to_up.end_sent = true;
-                }
-                None => {
-                    if e.h2.send_data(usid, Bytes::new(), true).is_ok() {
-                        c.to_up.end_sent = true;
-                    }
-                }
-            }
-        }
+        });
         let (down, dsid) = (c.down, c.down_sid);
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_origin, released as u64);
@@ -1201,37 +1218,7 @@ impl Forwarder {
         let Some(d) = self.eps.get_mut(down) else {
             return;
         };
-        let mut released = 0usize;
-        while let Some(chunk) = c.to_down.chunks.pop_front() {
-            let last = c.to_down.chunks.is_empty();
-            let end = last && c.to_down.end && c.to_down.trailers.is_none();
-            let len = chunk.len();
-            let accepted = d.h2.send_data(dsid, chunk.clone(), end).unwrap_or(0);
-            released += accepted;
-            if accepted < len {
-                c.to_down.chunks.push_front(chunk.slice(accepted..));
-                break;
-            }
-            if end {
-                c.to_down.end_sent = true;
-            }
-        }
-        c.to_down.bytes -= released;
-        if c.to_down.chunks.is_empty() && c.to_down.end && !c.to_down.end_sent {
-            match c.to_down.trailers.take() {
-                Some(trailers) => {
-                    let mut refs = Vec::with_capacity(trailers.len());
-                    headers::pass_through(&trailers, &mut refs);
-                    let _ = d.h2.send_trailers(dsid, &refs);
-                    c.to_down.end_sent = true;
-                }
-                None => {
-                    if d.h2.send_data(dsid, Bytes::new(), true).is_ok() {
-                        c.to_down.end_sent = true;
-                    }
-                }
-            }
-        }
+        let released = send_queued(&mut d.h2, dsid, &mut c.to_down, |_| {});
         let up = c.up;
         let done = c.to_down.end_sent;
         self.metrics.buffer_shrink(released);
