@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,52 +16,11 @@ use http::{HeaderMap, Request, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-/// One proxy at a time: each starts pinned shards, and the tests share two CPUs.
-static SERIAL: Mutex<()> = Mutex::new(());
+mod common;
+use common::{free_port, rt, serial, Pki};
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Pki {
-    dir: std::path::PathBuf,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = std::env::temp_dir().join(format!(
-            "ringedge-fwd-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert).unwrap();
-        std::fs::write(dir.join("key.pem"), key).unwrap();
-        Pki { dir }
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn grpc_frame(payload: &[u8]) -> Bytes {
+    Bytes::from(common::grpc_msg(payload))
 }
 
 /// Starts ringedge (one shard, h2c towards the client) in front of `origin`.
@@ -161,13 +120,6 @@ fn grpc_request(path: &str, extra: &[(&str, &str)]) -> Request<()> {
     b.body(()).unwrap()
 }
 
-fn grpc_frame(payload: &[u8]) -> Bytes {
-    let mut v = vec![0u8];
-    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    v.extend_from_slice(payload);
-    Bytes::from(v)
-}
-
 /// Reads a whole response: status, headers, body, trailers.
 async fn read_all(resp: Response<RecvStream>) -> (u16, HeaderMap, Vec<u8>, Option<HeaderMap>) {
     let (parts, mut body) = resp.into_parts();
@@ -254,7 +206,7 @@ const T: Duration = Duration::from_secs(10);
 #[test]
 fn unary_with_metadata_and_trailers_passes_through() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let origin =
@@ -286,7 +238,7 @@ fn unary_with_metadata_and_trailers_passes_through() {
 #[test]
 fn large_messages_and_many_concurrent_streams() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let origin =
@@ -342,7 +294,7 @@ fn large_messages_and_many_concurrent_streams() {
 #[test]
 fn early_trailers_then_reset_no_error_keep_the_origin_status() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let origin = start_origin(Arc::new(|req, mut respond, _| {
@@ -388,7 +340,7 @@ fn early_trailers_then_reset_no_error_keep_the_origin_status() {
 #[test]
 fn client_cancellation_reaches_the_origin() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<&'static str>();
@@ -431,7 +383,7 @@ fn client_cancellation_reaches_the_origin() {
 #[test]
 fn deadline_gives_deadline_exceeded_and_cancels_the_origin() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let (hdr_tx, mut hdr_rx) = mpsc::unbounded_channel::<String>();
@@ -489,7 +441,7 @@ fn deadline_gives_deadline_exceeded_and_cancels_the_origin() {
 #[test]
 fn origin_down_gives_unavailable_naming_the_cause() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -518,7 +470,7 @@ fn origin_down_gives_unavailable_naming_the_cause() {
 #[test]
 fn grpc_switched_off_and_non_grpc_policy() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let origin =
@@ -554,7 +506,7 @@ fn grpc_switched_off_and_non_grpc_policy() {
 #[test]
 fn refused_stream_is_retried_once_with_its_body() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let origin = start_origin(Arc::new(|req, mut respond, n| {
@@ -585,7 +537,7 @@ fn refused_stream_is_retried_once_with_its_body() {
 #[test]
 fn a_client_that_stops_reading_does_not_grow_edge_buffers_past_the_window() {
     let _g = serial();
-    let pki = Pki::new();
+    let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
         let sent = Arc::new(AtomicU64::new(0));

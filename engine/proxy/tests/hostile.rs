@@ -19,7 +19,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,56 +27,10 @@ use h2::RecvStream;
 use http::{HeaderMap, Request, Response};
 use ringedge_codec::hpack::Decoder;
 
+mod common;
+use common::{free_port, grpc_msg, rt, serial, Pki};
+
 // ----- harness: proxy and origin ---------------------------------------------------------------
-
-/// One proxy at a time: each starts a pinned shard, and the tests share two CPUs.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A certificate the config requires (the client side runs cleartext: `spec.tls = None`).
-struct Pki {
-    dir: std::path::PathBuf,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = std::env::temp_dir().join(format!(
-            "ringedge-hostile-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert).unwrap();
-        std::fs::write(dir.join("key.pem"), key).unwrap();
-        Pki { dir }
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Small limits so every flood trips quickly (each is a named `[limits.h2]` field).
 const LIMITS: &str = r#"
@@ -114,7 +68,7 @@ fn rig(server: &str) -> Rig {
 
 /// `server` lines go in `[server]`; `h2` lines are added to `[limits.h2]` after [`LIMITS`].
 fn rig_with(server: &str, h2: &str) -> Rig {
-    let pki = Pki::new();
+    let pki = Pki::new("hostile");
     let rt = rt();
     let origin_requests = Arc::new(AtomicU64::new(0));
     let origin_resets = Arc::new(AtomicU64::new(0));
@@ -220,14 +174,6 @@ async fn origin_call(
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", "0".parse().unwrap());
     let _ = send.send_trailers(trailers);
-}
-
-/// A gRPC message: 5-byte prefix + payload.
-fn grpc_msg(payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8];
-    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    v.extend_from_slice(payload);
-    v
 }
 
 /// A well-behaved client (the `h2` crate, on a NEW connection) gets a correct echo.

@@ -12,18 +12,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::RecvStream;
 use http::{HeaderMap, Request, Response};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
+mod common;
+use common::{free_port, grpc_msg, serial, TempDir};
 
 /// The tool's path, or `None` (skip) when it is missing outside CI. Under CI a missing tool is
 /// a failure: the suite promises an independent peer.
@@ -43,41 +40,6 @@ fn tool(name: &str) -> Option<PathBuf> {
         path.display()
     );
     None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "ringedge-nghttp-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn grpc_msg(payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0u8];
-    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    v.extend_from_slice(payload);
-    v
 }
 
 /// gRPC echo origin: the request body back, then `grpc-status: 0` in trailers.
@@ -222,7 +184,7 @@ fn h2load_requests(stdout: &str) -> Vec<(String, u64)> {
 fn h2load_grpc_load_through_ringedge_all_succeed() {
     let _g = serial();
     let Some(h2load) = tool("h2load") else { return };
-    let dir = TempDir::new();
+    let dir = TempDir::new("nghttp");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -282,7 +244,7 @@ fn h2load_grpc_load_through_ringedge_all_succeed() {
 fn nghttp_sees_grpc_trailers_after_the_body() {
     let _g = serial();
     let Some(nghttp) = tool("nghttp") else { return };
-    let dir = TempDir::new();
+    let dir = TempDir::new("nghttp");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -366,7 +328,7 @@ impl Drop for ChildGuard {
 fn h2load_over_tls_through_the_quick_mode_binary() {
     let _g = serial();
     let Some(h2load) = tool("h2load") else { return };
-    let dir = TempDir::new();
+    let dir = TempDir::new("nghttp");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

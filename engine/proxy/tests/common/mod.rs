@@ -1,0 +1,85 @@
+//! Setup shared by the proxy's integration tests (forwarding, hostile peers, nghttp2 peers):
+//! the one-proxy-at-a-time lock, a tokio runtime, free ports, temporary directories with a
+//! self-signed certificate, and gRPC message framing. Each test binary uses a part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+/// One proxy at a time within a test binary: each starts pinned shards, and the tests share
+/// two CPUs.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the lock (a test that panicked while holding it does not poison the others).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A two-worker tokio runtime for the `h2` peers.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory named after `tag`, this process and a fresh port number.
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "ringedge-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A temporary directory holding `cert.pem` and `key.pem`, self-signed for `localhost` (the
+/// config requires a certificate even when a test runs the client side in cleartext).
+pub struct Pki {
+    pub dir: PathBuf,
+    _tmp: TempDir,
+}
+
+impl Pki {
+    /// Makes the directory and the certificate.
+    pub fn new(tag: &str) -> Pki {
+        let tmp = TempDir::new(tag);
+        let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).unwrap();
+        std::fs::write(tmp.0.join("cert.pem"), cert).unwrap();
+        std::fs::write(tmp.0.join("key.pem"), key).unwrap();
+        Pki {
+            dir: tmp.0.clone(),
+            _tmp: tmp,
+        }
+    }
+}
+
+/// One gRPC length-prefixed message (uncompressed).
+pub fn grpc_msg(payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8];
+    v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
