@@ -194,6 +194,23 @@ taskset -c "$LOAD_CPU" h2load -n 200000 -c "$CONNS" -m "$STREAMS" -t 1 \
     -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$ORIGIN_PORT$PATH_" >"$OUT/h2load-direct.txt" 2>&1 || true
 
+# h2load as the client through each proxy (TLS, same concurrency, one thread): the proxy's CPU
+# per call under an independent load generator. Interleaved rounds like the runs above.
+H2LOAD_N=$(( DURATION * 20000 ))
+: >"$OUT/cpu-h2load.txt"
+for round in $(seq 1 "$ROUNDS"); do
+    for name in ringedge nginx haproxy; do
+        port=${URL[$name]#https://127.0.0.1:}; port=${port%%/*}
+        before=$(cpu_ticks "${PID[$name]}")
+        taskset -c "$LOAD_CPU" h2load -n "$H2LOAD_N" -c "$CONNS" -m "$STREAMS" -t 1 \
+            -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+            "https://127.0.0.1:$port$PATH_" >"$OUT/h2load-$name-r$round.txt" 2>&1 || true
+        after=$(cpu_ticks "${PID[$name]}")
+        ok=$(sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' "$OUT/h2load-$name-r$round.txt")
+        echo "$name $round $before $after ${ok:-0}" >>"$OUT/cpu-h2load.txt"
+    done
+done
+
 CLK_TCK=$(getconf CLK_TCK)
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$CLK_TCK" \
     "rounds=$ROUNDS duration=${DURATION}s rate=$RATE conns=$CONNS streams=$STREAMS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \

@@ -111,6 +111,25 @@ if h2load and summary["direct"]["rps_closed"]:
         f"{summary['direct']['rps_closed'] / float(h2load):.2f} x ({summary['direct']['rps_closed']:,.0f} vs {float(h2load):,.0f} req/s)"
     )
 
+# h2load through each proxy: proxy CPU per call (medians over rounds).
+h2l = {}
+try:
+    with open(os.path.join(out, "cpu-h2load.txt")) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 5 and int(parts[4]) > 0:
+                peer, _, before, after, ok = parts
+                h2l.setdefault(peer, []).append((int(after) - int(before)) / clk_tck * 1e6 / int(ok))
+except OSError:
+    pass
+h2l_med = {p: statistics.median(v) for p, v in h2l.items()}
+for peer in ("haproxy", "nginx"):
+    if h2l_med.get("ringedge") and h2l_med.get(peer):
+        ratios.append(
+            f"- under h2load (TLS, {os.environ.get('CONNS', '16')}x{os.environ.get('STREAMS', '32')}): ringedge CPU per call "
+            f"{h2l_med['ringedge']:.2f} µs = {h2l_med['ringedge'] / h2l_med[peer]:.2f} x {peer}'s ({h2l_med[peer]:.2f} µs)"
+        )
+
 cpu_model = ""
 try:
     with open("/proc/cpuinfo") as f:
@@ -139,7 +158,7 @@ md = [
 with open(os.path.join(out, "results.md"), "w") as f:
     f.write("\n".join(md))
 with open(os.path.join(out, "results.json"), "w") as f:
-    json.dump({"commit": commit, "settings": settings, "cpu_model": cpu_model, "kernel": platform.release(), "peers": summary}, f, indent=2)
+    json.dump({"commit": commit, "settings": settings, "cpu_model": cpu_model, "kernel": platform.release(), "peers": summary, "h2load_cpu_us_per_call": h2l_med}, f, indent=2)
 
 # A small bar chart of proxy CPU per call and closed-loop throughput.
 w, h, pad = 640, 300, 50
