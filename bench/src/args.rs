@@ -552,6 +552,14 @@ impl LoadArgs {
         let connections = range("--connections", self.connections, 1, MAX_CONNECTIONS)?;
         let streams = range("--streams", self.streams, 1, MAX_STREAMS)?;
         let shards = range("--shards", self.shards, 1, MAX_SHARDS)?;
+        if connections < shards {
+            // Connections are split between shards; a shard without one could not send its
+            // share of the schedule.
+            return Err(bad(
+                "--shards",
+                format!("{shards} shards need at least as many --connections (got {connections})"),
+            ));
+        }
         let messages = range("--messages", self.messages, 1, MAX_MESSAGES)?;
         if self.messages > 1 && self.call == CallKind::Unary {
             return Err(bad(
@@ -805,6 +813,7 @@ mod tests {
         let cases = [
             ("load h2c://h:1 --rate 0", "--rate"),
             ("load h2c://h:1 --connections 0", "--connections"),
+            ("load h2c://h:1 --connections 1 --shards 2", "--shards"),
             ("load h2c://h:1 --streams 100000", "--streams"),
             ("load h2c://h:1 --insecure", "--insecure"),
             ("load h2c://h:1 --ca x.pem", "--ca"),

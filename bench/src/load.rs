@@ -21,7 +21,9 @@
 //!
 //! Stop: at `warmup + duration` of intended time (or after the shard's share of `--requests`
 //! measured calls) no new call starts; calls in flight get [`DRAIN_TIMEOUT`] to finish, then
-//! are reset and counted as timeouts.
+//! are reset and counted as timeouts. Open loop sends every request whose intended time is
+//! before the end, however late; a backlog still unsent [`DRAIN_TIMEOUT`] after the end is
+//! counted as `not_sent` errors, so `sent + not_sent` is exactly what the schedule asked for.
 //!
 //! What it must not do: share state across shards on the request path, hold a `RefCell` borrow
 //! across an await, or busy-loop on a timer.
@@ -301,6 +303,24 @@ impl ShardState {
         }
     }
 
+    /// Open loop, duration mode: counts every request due before `end` that no connection took
+    /// as [`TransportErrorKind::NotSent`].
+    fn abandon_backlog(&mut self, now: Instant, end: Duration) {
+        let off = self.offset(now);
+        let Some((it, due)) = &mut self.sched else {
+            return;
+        };
+        let mut unsent = Vec::new();
+        while *due < end {
+            unsent.push(*due);
+            *due = it.next().map_or(Duration::MAX, |x| x.1);
+        }
+        for intended in unsent {
+            self.rec
+                .record_error(intended, off, TransportErrorKind::NotSent);
+        }
+    }
+
     /// The intended offset of the next call to start now, if one is due.
     fn take_request(&mut self, now: Instant) -> Option<Duration> {
         if self.stopping {
@@ -536,8 +556,24 @@ async fn run_shard(
                         break;
                     }
                     let off = s.offset(now);
-                    if !s.stopping && s.end_at.is_some_and(|e| off >= e) {
-                        s.begin_stop(now);
+                    if !s.stopping {
+                        if let Some(e) = s.end_at {
+                            match s.sched.as_ref().map(|x| x.1) {
+                                // Closed loop: intended time is wall time.
+                                None if off >= e => s.begin_stop(now),
+                                None => {}
+                                // Open loop: every request due before the end is sent, late
+                                // if need be (its corrected latency shows how late); the run
+                                // stops when the schedule reaches the end, or gives up on the
+                                // backlog after the drain timeout.
+                                Some(due) if due >= e => s.begin_stop(now),
+                                Some(_) if off >= e + DRAIN_TIMEOUT => {
+                                    s.abandon_backlog(now, e);
+                                    s.begin_stop(now);
+                                }
+                                Some(_) => {}
+                            }
+                        }
                     }
                     let mut at = next_publish;
                     if !s.stopping {

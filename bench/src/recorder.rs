@@ -123,11 +123,14 @@ pub enum TransportErrorKind {
     Protocol,
     /// The connection ended (TCP FIN/RST, socket error) with the call in flight and no GOAWAY.
     ConnectionLost,
+    /// Open loop: the request was due before the end of the run but no stream slot freed up
+    /// for it before the drain timeout (target or generator saturated); never sent.
+    NotSent,
 }
 
 impl fmt::Display for TransportErrorKind {
     /// The stable key used in reports: `connect_failed`, `tls_failed`, `reset:0x8`,
-    /// `goaway:0x0`, `timeout`, `protocol_error`, `connection_lost`.
+    /// `goaway:0x0`, `timeout`, `protocol_error`, `connection_lost`, `not_sent`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransportErrorKind::ConnectFailed => f.write_str("connect_failed"),
@@ -137,6 +140,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Timeout => f.write_str("timeout"),
             TransportErrorKind::Protocol => f.write_str("protocol_error"),
             TransportErrorKind::ConnectionLost => f.write_str("connection_lost"),
+            TransportErrorKind::NotSent => f.write_str("not_sent"),
         }
     }
 }

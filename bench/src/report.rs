@@ -199,7 +199,7 @@ pub struct Latency {
 ///   //             "max": u64, "mean", "stdev": f64 }
 ///   "status": { "<CODE_NAME>": u64, ..., "unknown": u64 },   // non-zero entries only
 ///   "errors": { "<kind>": u64 },   // kinds: connect_failed, tls_failed, reset:0x8, goaway:0x0,
-///                                  //        timeout, protocol_error
+///                                  //        timeout, protocol_error, connection_lost, not_sent
 ///   "series": [ { "second", "completed", "errors", "p50_us", "p99_us": u64 } ]
 /// }
 /// ```

@@ -238,3 +238,36 @@ fn delayed_origin_answers_after_the_delay() {
     // its delay before answering.
     assert!(r.recorder.uncorrected.min() >= 20_000);
 }
+
+#[test]
+fn open_loop_sends_the_whole_schedule_or_counts_what_it_could_not() {
+    // A schedule the target can serve: every request due before the end is sent, even the
+    // ones whose slot came late (the count does not depend on when the ticker runs).
+    let o = origin_with(|_| {});
+    let r = load(&format!(
+        "load {} --rate 400 -z 500ms -c 2 -m 4 --shards 2 --no-progress",
+        h2c(o.local_addr())
+    ));
+    assert_eq!(r.recorder.sent, 200);
+    assert_eq!(r.recorder.completed(), 200);
+    assert_eq!(r.recorder.error_count(), 0);
+
+    // A target that cannot keep up: 2 slots, each call held at least 100 ms, so at most
+    // 2 * (0.2 s + 3 s drain) / 0.1 s = 64 of the 200 due requests can ever be sent. The rest
+    // are counted as `not_sent`, never silently dropped.
+    let slow = origin_with(|o| o.delay = Duration::from_millis(100));
+    let r = load(&format!(
+        "load {} --rate 1000 -z 200ms -c 1 -m 2 --shards 1 --no-progress",
+        h2c(slow.local_addr())
+    ));
+    let rec = &r.recorder;
+    let not_sent = rec
+        .errors
+        .get(&TransportErrorKind::NotSent)
+        .copied()
+        .unwrap_or(0);
+    assert!(rec.sent <= 64, "sent {}", rec.sent);
+    assert!(not_sent >= 136, "not_sent {not_sent}");
+    assert_eq!(rec.sent + not_sent, 200);
+    assert_eq!(rec.completed(), rec.sent);
+}
