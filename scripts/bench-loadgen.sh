@@ -92,7 +92,12 @@ measure() {
     local name=$1 opid=$2; shift 2
     local before after
     before=$(cpu_ticks "$opid")
-    taskset -c "$LOAD_CPU" "$@" >"$OUT/$name.txt" 2>&1 || echo "warning: $name failed (see $OUT/$name.txt)" >&2
+    # The generator's own CPU time (user + system, from rusage) goes to NAME.cpu.
+    taskset -c "$LOAD_CPU" python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{u.ru_utime + u.ru_stime}\n")
+sys.exit(rc)' "$OUT/$name.cpu" "$@" >"$OUT/$name.txt" 2>&1 || echo "warning: $name failed (see $OUT/$name.txt)" >&2
     after=$(cpu_ticks "$opid")
     echo "$name $before $after" >>"$OUT/origin-cpu.txt"
 }
@@ -174,6 +179,28 @@ gen_ours = [ours(f"gen-ringedge-r{r}") for r in rounds]
 gen_h2 = [h2load_rps(f"gen-h2load-r{r}") for r in rounds]
 res["gen_ringedge_rps"] = med([j["throughput_rps"] for j in gen_ours if j])
 res["gen_h2load_rps"] = med([x[0] for x in gen_h2])
+
+def gen_cpu(name):
+    try:
+        return float(open(os.path.join(out, name + ".cpu")).read())
+    except (OSError, ValueError):
+        return None
+# Generator CPU per call, warm-up included on both sides (both ran 1 s of warm-up + DURATION).
+per = []
+for r, j in zip(rounds, gen_ours):
+    c = gen_cpu(f"gen-ringedge-r{r}")
+    if j and c:
+        per.append(c * 1e6 / (j["requests"]["completed"] + j["requests"].get("warmup_excluded", 0)))
+res["gen_ringedge_cpu_us_per_call"] = med(per)
+per = []
+for r, (rps, ok) in zip(rounds, gen_h2):
+    c = gen_cpu(f"gen-h2load-r{r}")
+    text = open(os.path.join(out, f"gen-h2load-r{r}.txt")).read()
+    # h2load's counts cover the measured window only; its CPU covers warm-up too: scale by the
+    # measured rate over the whole time (rate * (DURATION + 1 s)).
+    if c and rps:
+        per.append(c * 1e6 / (rps * (dur + 1)))
+res["gen_h2load_cpu_us_per_call"] = med(per)
 busy = lambda name: cpu.get(name, 0) / (dur + 1)  # warm-up second included in the window
 res["origin_busy_ringedge_run"] = med([busy(f"gen-ringedge-r{r}") for r in rounds])
 res["origin_busy_h2load_run"] = med([busy(f"gen-h2load-r{r}") for r in rounds])
@@ -203,6 +230,8 @@ lines = [
     f"  ringedge-bench {fmt(res['gen_ringedge_rps'])} calls/s vs h2load {fmt(res['gen_h2load_rps'])} calls/s = **{ratio(res['gen_ringedge_rps'], res['gen_h2load_rps'])}**"
     f" (origin CPU busy {fmt((res['origin_busy_ringedge_run'] or 0) * 100)}% / {fmt((res['origin_busy_h2load_run'] or 0) * 100)}%)",
 ]
+lines.append(f"  generator CPU per call: ringedge-bench {fmt(res['gen_ringedge_cpu_us_per_call'], 2)} µs vs h2load {fmt(res['gen_h2load_cpu_us_per_call'], 2)} µs"
+             f" = calls/s per core **{ratio(res['gen_h2load_cpu_us_per_call'], res['gen_ringedge_cpu_us_per_call'])}**")
 if (res["origin_busy_ringedge_run"] or 0) > 0.9:
     lines.append("  - the origin was saturated during ringedge-bench's runs: its figure is origin-bound (a lower bound of the generator's)")
 lines += [

@@ -2,7 +2,10 @@
 # Side-by-side benchmark: direct to origin, ringedge, nginx (grpc_pass + upstream keepalive) and
 # HAProxy (proto h2), in interleaved rounds, medians reported.
 #
-#   scripts/bench-peers.sh [--rounds N] [--duration SECS] [--rate R] [--quick]
+#   scripts/bench-peers.sh [--rounds N] [--duration SECS] [--rate R] [--origin tonic|ringedge] [--quick]
+#
+# The origin is a stock tonic Greeter (tests/e2e's tonic-origin, the issue's setup; the default)
+# or `ringedge-bench origin` (--origin ringedge, cheaper per call, so the proxies work harder).
 #
 # Placement (DESIGN §6): the proxy under test is pinned to CPU 0, the load generator and the
 # origin share CPU 1; every peer gets the same origin and the same offered load. Proxy CPU time
@@ -19,8 +22,10 @@ DURATION=8
 RATE=2000
 CONNS=16
 STREAMS=32
+ORIGIN=tonic
 while [ $# -gt 0 ]; do
     case "$1" in
+        --origin) ORIGIN=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
@@ -55,7 +60,12 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-cargo build --release --locked -q -p ringedge -p ringedge-bench
+case "$ORIGIN" in tonic|ringedge) ;; *) echo "--origin must be tonic or ringedge" >&2; exit 2 ;; esac
+# The bidi 1 MiB streaming run needs the test origin's echo (the tonic Greeter is unary only).
+KINDS="closed open single"
+[ "$ORIGIN" = ringedge ] && KINDS="$KINDS stream"
+cargo build --release --locked -q -p ringedge -p ringedge-bench -p ringedge-e2e \
+    --bin ringedge --bin ringedge-bench --bin tonic-origin
 BIN="$ROOT/target/release"
 
 NCPU=$(nproc)
@@ -71,8 +81,13 @@ RE_PORT=8443
 NGINX_PORT=8444
 HAP_PORT=8445
 
-taskset -c "$LOAD_CPU" "$BIN/ringedge-bench" origin --listen "127.0.0.1:$ORIGIN_PORT" --shards 1 \
-    >"$OUT/origin.log" 2>&1 &
+if [ "$ORIGIN" = tonic ]; then
+    taskset -c "$LOAD_CPU" "$BIN/tonic-origin" --listen "127.0.0.1:$ORIGIN_PORT" --threads 1 \
+        >"$OUT/origin.log" 2>&1 &
+else
+    taskset -c "$LOAD_CPU" "$BIN/ringedge-bench" origin --listen "127.0.0.1:$ORIGIN_PORT" --shards 1 \
+        >"$OUT/origin.log" 2>&1 &
+fi
 PIDS+=($!)
 
 taskset -c "$PROXY_CPU" "$BIN/ringedge" proxy --listen "127.0.0.1:$RE_PORT" \
@@ -175,7 +190,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # Interleave: rotate the order every round.
     shift_by=$(( (round - 1) % ${#PEERS[@]} ))
     order=("${PEERS[@]:$shift_by}" "${PEERS[@]:0:$shift_by}")
-    for kind in closed open single stream; do
+    for kind in $KINDS; do
         for name in "${order[@]}"; do
             echo "round $round/$ROUNDS: $name $kind"
             run_one "$name" "${URL[$name]}" "${PID[$name]}" "$kind" "$round"
@@ -213,7 +228,7 @@ done
 
 CLK_TCK=$(getconf CLK_TCK)
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$CLK_TCK" \
-    "rounds=$ROUNDS duration=${DURATION}s rate=$RATE conns=$CONNS streams=$STREAMS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
+    "origin=$ORIGIN rounds=$ROUNDS duration=${DURATION}s rate=$RATE conns=$CONNS streams=$STREAMS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
     "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "results: $OUT/results.md (plot: $OUT/throughput.svg)"
 cat "$OUT/results.md"
