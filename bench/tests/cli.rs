@@ -17,19 +17,12 @@ impl Drop for Guard {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `origin` and waits (bounded) for its "listening" line.
+/// Starts `origin` on an ephemeral port and waits (bounded) for its "listening" line, which
+/// names the port it bound (no port is probed free, closed and bound again: nothing else can
+/// take it in between).
 fn start_origin(extra: &[&str]) -> (Guard, u16) {
-    let port = free_port();
     let mut child = Command::new(BIN)
-        .args(["origin", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["origin", "--listen", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -44,9 +37,15 @@ fn start_origin(extra: &[&str]) -> (Guard, u16) {
         let _ = tx.send(line);
     });
     let line = rx
-        .recv_timeout(Duration::from_secs(20))
+        .recv_timeout(Duration::from_secs(60))
         .expect("origin printed its address");
     assert!(line.contains("listening"), "{line}");
+    // "ringedge-bench origin listening on SCHEME://127.0.0.1:PORT (N shard(s))"
+    let port = line
+        .split_whitespace()
+        .find_map(|w| w.rsplit_once("127.0.0.1:"))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
     (guard, port)
 }
 

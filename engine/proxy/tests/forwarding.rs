@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 mod common;
-use common::{free_port, rt, serial, Pki};
+use common::{free_port, rt, serial, start_on_ephemeral_port, Pki};
 
 fn grpc_frame(payload: &[u8]) -> Bytes {
     Bytes::from(common::grpc_msg(payload))
@@ -30,6 +30,7 @@ fn start_proxy(
     extra: &str,
     host: &str,
 ) -> (ringedge::ServerHandle, SocketAddr) {
+    // The config needs a concrete port; the proxy then listens on an ephemeral one.
     let port = free_port();
     let text = format!(
         r#"
@@ -58,7 +59,7 @@ origin = "o"
     let config = ringedge::config::Config::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     let mut spec = ringedge::server::build_spec(&config).unwrap();
     spec.tls = None;
-    let handle = ringedge::serve::start(spec).unwrap();
+    let handle = start_on_ephemeral_port(spec);
     let addr = handle.local_addrs()[0];
     (handle, addr)
 }
@@ -191,17 +192,21 @@ async fn wait_for<F: Fn(&ringedge::metrics::Snapshot) -> bool>(
     what: &str,
     f: F,
 ) -> ringedge::metrics::Snapshot {
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + T;
+    loop {
         let m = handle.metrics();
         if f(&m) {
             return m;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if std::time::Instant::now() >= deadline {
+            panic!("metrics never showed {what} within {T:?}: {m:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("metrics never showed {what}: {:?}", handle.metrics());
 }
 
-const T: Duration = Duration::from_secs(10);
+/// The bound of every wait (a loaded CI machine may be slow; a pass never waits this long).
+const T: Duration = Duration::from_secs(30);
 
 #[test]
 fn unary_with_metadata_and_trailers_passes_through() {
@@ -406,9 +411,11 @@ fn deadline_gives_deadline_exceeded_and_cancels_the_origin() {
         .await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
+        // A budget long enough for the proxy to open its origin connection and forward the
+        // call before it expires, however slow the machine (the origin must see the request).
         let (resp, mut send) = c
             .send_request(
-                grpc_request("/pkg.Echo/Slow", &[("grpc-timeout", "300m")]),
+                grpc_request("/pkg.Echo/Slow", &[("grpc-timeout", "2S")]),
                 false,
             )
             .unwrap();
@@ -420,7 +427,7 @@ fn deadline_gives_deadline_exceeded_and_cancels_the_origin() {
             .unwrap();
         let parsed = ringedge_codec::grpc::parse_timeout(t.as_bytes()).unwrap();
         assert!(
-            parsed <= Duration::from_millis(300) && !parsed.is_zero(),
+            parsed <= Duration::from_secs(2) && !parsed.is_zero(),
             "origin saw {t}"
         );
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
@@ -573,13 +580,24 @@ fn a_client_that_stops_reading_does_not_grow_edge_buffers_past_the_window() {
             .unwrap();
         send.send_data(grpc_frame(b"go"), true).unwrap();
         let _resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
-        // Never read the body. Wait until the origin is held back (its count stops moving).
+        // Never read the body. Wait until the origin has filled at least the edge's window,
+        // then until it is held back: its count unchanged over several consecutive looks (one
+        // unchanged look could be a moment the origin's task was not scheduled).
+        let deadline = std::time::Instant::now() + T;
         let mut last = u64::MAX;
-        for _ in 0..100 {
+        let mut unchanged = 0;
+        while unchanged < 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the origin's count never settled: {}",
+                sent.load(Ordering::SeqCst)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = sent.load(Ordering::SeqCst);
-            if now == last && now > 0 {
-                break;
+            if now == last && now >= window {
+                unchanged += 1;
+            } else {
+                unchanged = 0;
             }
             last = now;
         }

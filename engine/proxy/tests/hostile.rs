@@ -28,7 +28,7 @@ use http::{HeaderMap, Request, Response};
 use ringedge_codec::hpack::Decoder;
 
 mod common;
-use common::{free_port, grpc_msg, rt, serial, Pki};
+use common::{free_port, grpc_msg, rt, serial, start_on_ephemeral_port, Pki};
 
 // ----- harness: proxy and origin ---------------------------------------------------------------
 
@@ -45,11 +45,12 @@ max_settings_per_window = 20
 max_pings_per_window = 20
 max_empty_frames_per_window = 20
 max_refused_streams = 3
-flood_window_ms = 10000
+flood_window_ms = 60000
 "#;
 
-/// Server keys for most cases: timeouts long enough never to interfere with a flood.
-const SERVER: &str = "header_timeout_ms = 5000\nidle_timeout_ms = 10000";
+/// Server keys for most cases: timeouts long enough never to interfere with a flood, nor with
+/// connections a test holds open without a request, however slow the machine runs.
+const SERVER: &str = "header_timeout_ms = 60000\nidle_timeout_ms = 120000";
 
 /// A running proxy in front of an `h2` origin, with the origin's request count.
 struct Rig {
@@ -76,6 +77,7 @@ fn rig_with(server: &str, h2: &str) -> Rig {
         Arc::clone(&origin_requests),
         Arc::clone(&origin_resets),
     ));
+    // The config needs a concrete port; the proxy then listens on an ephemeral one.
     let port = free_port();
     let text = format!(
         r#"
@@ -104,7 +106,7 @@ origin = "o"
     let config = ringedge::config::Config::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     let mut spec = ringedge::server::build_spec(&config).unwrap();
     spec.tls = None;
-    let handle = ringedge::serve::start(spec).unwrap();
+    let handle = start_on_ephemeral_port(spec);
     let addr = handle.local_addrs()[0];
     Rig {
         handle,
@@ -218,7 +220,7 @@ fn assert_healthy(rig: &Rig) {
 
 /// Waits (bounded) until the proxy's published counters show `kind` at least `n` times.
 fn wait_limit(rig: &Rig, kind: &str, n: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + WAIT;
     loop {
         let m = rig.handle.metrics();
         let got = m
@@ -394,8 +396,9 @@ impl Frame {
     }
 }
 
-/// How long any single expectation may wait.
-const WAIT: Duration = Duration::from_secs(5);
+/// How long any single expectation may wait (a pass never waits this long; a loaded CI machine
+/// may need seconds).
+const WAIT: Duration = Duration::from_secs(30);
 
 struct Raw {
     sock: TcpStream,
@@ -1402,10 +1405,16 @@ fn a_flood_of_malformed_requests_ends_like_a_reset_flood() {
     assert_healthy(&rig);
 }
 
+/// `[server]` keys for the idle-rule cases: the idle timeout is what the test waits for, and
+/// long enough not to fire between accepting a connection and its first request however slow
+/// the machine (that gap counts as idle too); the header timeout never interferes.
+const IDLE_RULE: &str = "header_timeout_ms = 60000\nidle_timeout_ms = 3000";
+
 #[test]
 fn slowloris_clients_are_closed() {
     let _g = serial();
-    let rig = rig("header_timeout_ms = 300\nidle_timeout_ms = 600");
+    // The header timeout fires first here; the idle timeout never interferes.
+    let rig = rig("header_timeout_ms = 300\nidle_timeout_ms = 60000");
 
     // Connects and never sends a byte: GOAWAY after header_timeout_ms, then closed.
     let t0 = Instant::now();
@@ -1425,8 +1434,12 @@ fn slowloris_clients_are_closed() {
     c.expect_goaway(&[NO_ERROR]);
     assert!(t0.elapsed() >= Duration::from_millis(250));
     wait_limit(&rig, "header_timeout", 2);
+    // (No well-behaved call here: a 300 ms header timeout could fire before its request.)
+    drop(rig);
 
-    // A served connection, then half a frame header and silence: the idle rule closes it.
+    // A served connection, then half a frame header and silence: the idle rule closes it. (A
+    // 300 ms header timeout could fire before this call's request on a slow machine.)
+    let rig = crate::rig(IDLE_RULE);
     let mut c = Raw::open(rig.addr);
     c.roundtrip(1);
     c.send(&[0, 0, 9]);
@@ -1440,12 +1453,13 @@ fn slowloris_clients_are_closed() {
 #[test]
 fn a_client_trickling_a_partial_frame_is_closed_by_the_idle_rule() {
     let _g = serial();
-    let rig = rig("header_timeout_ms = 300\nidle_timeout_ms = 600");
+    let rig = rig(IDLE_RULE);
     let mut c = Raw::open(rig.addr);
     c.roundtrip(1);
-    // A DATA frame header announcing 16384 bytes on a closed stream, then its payload dribbled.
+    // A DATA frame header announcing 16384 bytes on a closed stream, then its payload dribbled:
+    // at least 100 ms a byte, so the dribble would last 30 s, ten times the idle timeout.
     let mut dribble = frame(DATA, 0, 1, &[0u8; 16384]);
-    dribble.truncate(9 + 40);
+    dribble.truncate(9 + 300);
     let t0 = Instant::now();
     let mut closed = false;
     for b in dribble.chunks(1) {
@@ -1466,7 +1480,7 @@ fn a_client_trickling_a_partial_frame_is_closed_by_the_idle_rule() {
     }
     assert!(
         closed,
-        "a client dribbling a partial frame held the connection for {:?} (idle_timeout_ms = 600)",
+        "a client dribbling a partial frame held the connection for {:?} (idle_timeout_ms = 3000)",
         t0.elapsed()
     );
     assert_healthy(&rig);
@@ -1476,7 +1490,13 @@ fn a_client_trickling_a_partial_frame_is_closed_by_the_idle_rule() {
 #[test]
 fn unacknowledged_settings_get_settings_timeout() {
     let _g = serial();
-    let rig = rig_with(SERVER, "settings_ack_timeout_ms = 300\n");
+    // Long enough that the well-behaved client below (which acknowledges at once) is never
+    // sent away on a slow machine.
+    let ack_timeout = Duration::from_millis(3000);
+    let rig = rig_with(
+        SERVER,
+        &format!("settings_ack_timeout_ms = {}\n", ack_timeout.as_millis()),
+    );
     let t0 = Instant::now();
     let mut c = Raw::tcp(rig.addr);
     let mut hello = PREFACE.to_vec();
@@ -1484,8 +1504,9 @@ fn unacknowledged_settings_get_settings_timeout() {
     c.send(&hello);
     c.expect_goaway(&[SETTINGS_TIMEOUT]);
     assert!(
-        t0.elapsed() >= Duration::from_millis(250),
-        "GOAWAY before the timeout"
+        t0.elapsed() >= ack_timeout - Duration::from_millis(50),
+        "GOAWAY after {:?}, before the timeout",
+        t0.elapsed()
     );
     assert_healthy(&rig);
 }
@@ -1545,9 +1566,18 @@ fn one_proxy_survives_every_attack_in_a_row() {
     attack_stream_errors(&rig);
     attack_malformed_requests(&rig);
     assert_healthy(&rig);
-    let m = rig.handle.metrics();
-    assert_eq!(
-        m.streams_active, 0,
-        "streams leaked after the attacks: {m:?}"
-    );
+    // The counters are published every 100 ms: the last call's stream may still show for one
+    // publication. A leaked stream never goes away.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = rig.handle.metrics();
+        if m.streams_active == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "streams leaked after the attacks: {m:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -20,7 +20,7 @@ use h2::RecvStream;
 use http::{HeaderMap, Request, Response};
 
 mod common;
-use common::{free_port, grpc_msg, serial, TempDir};
+use common::{free_port, grpc_msg, serial, start_on_ephemeral_port, TempDir};
 
 /// The tool's path, or `None` (skip) when it is missing outside CI. Under CI a missing tool is
 /// a failure: the suite promises an independent peer.
@@ -93,6 +93,7 @@ fn start_proxy(dir: &Path, origin: SocketAddr) -> (ringedge::ServerHandle, Socke
     let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).unwrap();
     std::fs::write(dir.join("cert.pem"), cert).unwrap();
     std::fs::write(dir.join("key.pem"), key).unwrap();
+    // The config needs a concrete port; the proxy then listens on an ephemeral one.
     let port = free_port();
     let text = format!(
         r#"
@@ -119,7 +120,7 @@ origin = "o"
     let config = ringedge::config::Config::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     let mut spec = ringedge::server::build_spec(&config).unwrap();
     spec.tls = None;
-    let handle = ringedge::serve::start(spec).unwrap();
+    let handle = start_on_ephemeral_port(spec);
     let addr = handle.local_addrs()[0];
     (handle, addr)
 }
@@ -222,8 +223,8 @@ fn h2load_grpc_load_through_ringedge_all_succeed() {
     assert_eq!(get("errored"), Some(0), "{stdout}");
     assert!(stdout.contains("status codes: 2000 2xx"), "{stdout}");
     assert_eq!(count.load(Ordering::SeqCst), 2000, "origin request count");
-    // The proxy's own view (counters are published every 100 ms).
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The proxy's own view (counters are published every 100 ms; a loaded machine may lag).
+    let deadline = Instant::now() + Duration::from_secs(30);
     let m = loop {
         let m = handle.metrics();
         if m.grpc_requests >= 2000 || Instant::now() >= deadline {
@@ -339,37 +340,50 @@ fn h2load_over_tls_through_the_quick_mode_binary() {
     let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).unwrap();
     std::fs::write(dir.0.join("cert.pem"), cert).unwrap();
     std::fs::write(dir.0.join("key.pem"), key).unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.0.join("ringedge.log")).unwrap();
-    let mut proxy = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_ringedge"))
-            .args(["proxy", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
-            .arg(dir.0.join("cert.pem"))
-            .arg("--key")
-            .arg(dir.0.join("key.pem"))
-            .args(["--origin", &format!("h2c://{origin}"), "--shards", "1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start ringedge proxy"),
-    );
-    // Wait (bounded) until it listens.
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if let Some(status) = proxy.0.try_wait().unwrap() {
-            panic!(
+    // The binary needs a concrete port: one that was free a moment ago. Should something else
+    // take it before the child binds it, the child exits; try another port.
+    let mut attempt = 0;
+    let (port, mut proxy) = loop {
+        attempt += 1;
+        let port = free_port();
+        let log = std::fs::File::create(dir.0.join("ringedge.log")).unwrap();
+        let mut proxy = ChildGuard(
+            Command::new(env!("CARGO_BIN_EXE_ringedge"))
+                .args(["proxy", "--listen", &format!("127.0.0.1:{port}"), "--cert"])
+                .arg(dir.0.join("cert.pem"))
+                .arg("--key")
+                .arg(dir.0.join("key.pem"))
+                .args(["--origin", &format!("h2c://{origin}"), "--shards", "1"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start ringedge proxy"),
+        );
+        // Wait (bounded) until it listens.
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut exited = None;
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = proxy.0.try_wait().unwrap() {
+                exited = Some(status);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ringedge never listened on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match exited {
+            None => break (port, proxy),
+            Some(status) if attempt >= 5 => panic!(
                 "ringedge exited ({status}): {}",
                 std::fs::read_to_string(dir.0.join("ringedge.log")).unwrap_or_default()
-            );
+            ),
+            Some(_) => continue,
         }
-        assert!(
-            Instant::now() < deadline,
-            "ringedge never listened on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     let body = dir.0.join("req.grpc");
     std::fs::write(&body, grpc_msg(b"hello over TLS")).unwrap();
     let out = run_bounded(

@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 use ringedge_e2e::{self as e2e, pattern, pb, ClientTls, OriginOpts, TestOrigin, TestPki};
 
-/// How long the proxy may take to start listening, and to exit after SIGTERM.
-const PROCESS_BOUND: Duration = Duration::from_secs(10);
+/// How long the proxy may take to start listening, and to exit after SIGTERM (a pass takes a
+/// fraction of a second; a loaded CI machine may need seconds).
+const PROCESS_BOUND: Duration = Duration::from_secs(30);
+
+/// How many free ports to try when the probed one was taken before the child bound it.
+const PORT_ATTEMPTS: usize = 5;
 
 /// The child proxy; killed on drop if it is still running.
 struct Proxy {
@@ -41,15 +45,16 @@ impl Proxy {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits until the proxy accepts TCP connections on `port` (or panics with its log).
-    fn wait_listening(&mut self, port: u16) {
+    /// Waits until the proxy accepts TCP connections on `port`: `Err` with its exit status if
+    /// it exited first (e.g. the port was taken); panics with its log past [`PROCESS_BOUND`].
+    fn wait_listening(&mut self, port: u16) -> Result<(), ExitStatus> {
         let until = Instant::now() + PROCESS_BOUND;
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
+                return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("ringedge exited early ({status}):\n{}", self.log());
+                return Err(status);
             }
             if Instant::now() >= until {
                 panic!(
@@ -98,21 +103,33 @@ impl Drop for Proxy {
 /// (unary and a server stream), stops it with SIGTERM and checks it exits 0.
 fn quick_mode_round_trip(pki: &TestPki, origin: &TestOrigin, origin_args: &[String]) {
     let leaf = pki.leaf(&["api.test"]);
-    let port = e2e::free_port();
-    let mut args: Vec<String> = vec![
-        "proxy".into(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-        "--cert".into(),
-        leaf.cert_path.display().to_string(),
-        "--key".into(),
-        leaf.key_path.display().to_string(),
-        "--shards".into(),
-        "1".into(),
-    ];
-    args.extend_from_slice(origin_args);
-    let mut proxy = Proxy::spawn(&args, &pki.dir().join("ringedge.log"));
-    proxy.wait_listening(port);
+    // The binary needs a concrete port: one that was free a moment ago. Should something else
+    // take it before the child binds it, the child exits; try another port.
+    let mut attempt = 0;
+    let (port, mut proxy) = loop {
+        attempt += 1;
+        let port = e2e::free_port();
+        let mut args: Vec<String> = vec![
+            "proxy".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--cert".into(),
+            leaf.cert_path.display().to_string(),
+            "--key".into(),
+            leaf.key_path.display().to_string(),
+            "--shards".into(),
+            "1".into(),
+        ];
+        args.extend_from_slice(origin_args);
+        let mut proxy = Proxy::spawn(&args, &pki.dir().join("ringedge.log"));
+        match proxy.wait_listening(port) {
+            Ok(()) => break (port, proxy),
+            Err(status) if attempt >= PORT_ATTEMPTS => {
+                panic!("ringedge exited early ({status}):\n{}", proxy.log())
+            }
+            Err(_) => continue,
+        }
+    };
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     e2e::run(async {
         let tls = ClientTls::new(pki, "api.test");

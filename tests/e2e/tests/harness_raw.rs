@@ -15,7 +15,11 @@ fn hang_req() -> pb::EchoRequest {
     }
 }
 
-const RESET_AFTER_MS: u64 = 100;
+/// Pause between the origin's trailers and its RST_STREAM(NO_ERROR). The `h2`
+/// client inside tonic fails the call with the reset if it arrives before the
+/// application polled the response (see `RawMode::EarlyTrailersThenReset`): the
+/// pause must cover the client task's scheduling delay on a loaded machine.
+const RESET_AFTER_MS: u64 = 1000;
 
 #[test]
 fn early_trailers_then_reset_gives_the_origin_status_to_tonic() {

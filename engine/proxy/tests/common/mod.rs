@@ -1,9 +1,11 @@
 //! Setup shared by the proxy's integration tests (forwarding, hostile peers, nghttp2 peers):
-//! the one-proxy-at-a-time lock, a tokio runtime, free ports, temporary directories with a
-//! self-signed certificate, and gRPC message framing. Each test binary uses a part of it.
+//! the one-proxy-at-a-time lock, a tokio runtime, free ports, starting an in-process proxy on
+//! an ephemeral port, temporary directories with a self-signed certificate, and gRPC message
+//! framing. Each test binary uses a part of it.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// One proxy at a time within a test binary: each starts pinned shards, and the tests share
@@ -33,17 +35,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Starts the proxy of `spec` listening on an ephemeral loopback port, whatever the config's
+/// `listen` said (the config refuses port 0; `serve::start` resolves it to one port every shard
+/// binds). No port is probed, released and rebound, so nothing else on the machine can take it
+/// in between. The address is `handle.local_addrs()[0]`.
+pub fn start_on_ephemeral_port(mut spec: ringedge::serve::ServerSpec) -> ringedge::ServerHandle {
+    spec.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    ringedge::serve::start(spec).unwrap_or_else(|e| panic!("the proxy did not start: {e}"))
+}
+
 /// A temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    /// A new empty directory named after `tag`, this process and a fresh port number.
+    /// A new empty directory named after `tag`, this process and a per-process sequence number
+    /// (unique while tests of one binary run in parallel threads).
     pub fn new(tag: &str) -> TempDir {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "ringedge-{tag}-{}-{}",
             std::process::id(),
-            free_port()
+            SEQ.fetch_add(1, Ordering::Relaxed)
         ));
+        // A directory left by an earlier process with the same id must not leak its files in.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
