@@ -168,7 +168,10 @@ fn check(c: &Config) {
     assert!(!c.origins.is_empty());
     for (i, o) in c.origins.iter().enumerate() {
         assert!(!o.name.is_empty());
-        assert!(c.origins[..i].iter().all(|p| p.name != o.name), "duplicate origin");
+        assert!(
+            c.origins[..i].iter().all(|p| p.name != o.name),
+            "duplicate origin"
+        );
         assert!(o.url.port != 0 && !o.url.host.is_empty());
         assert!(!o.sni.is_empty());
         if o.url.scheme == OriginScheme::H2c {
@@ -212,7 +215,10 @@ fn check(c: &Config) {
         assert!(!host.routes.is_empty());
         for (j, r) in host.routes.iter().enumerate() {
             assert!(r.origin < c.origins.len());
-            assert!(host.routes[..j].iter().all(|p| p.matcher != r.matcher), "duplicate route");
+            assert!(
+                host.routes[..j].iter().all(|p| p.matcher != r.matcher),
+                "duplicate route"
+            );
             match &r.matcher {
                 RouteMatch::Method(m) => assert!(m.starts_with('/') && m[1..].contains('/')),
                 RouteMatch::Service(s) => assert!(!s.is_empty() && !s.contains('/')),
@@ -234,7 +240,10 @@ fn check_error(e: &ConfigError) {
     assert!(!e.issues.is_empty(), "an error without issues");
     let shown = e.to_string();
     let n = e.issues.len();
-    assert!(shown.starts_with(&format!("{n} configuration error")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("{n} configuration error")),
+        "{shown}"
+    );
     assert!(e.pairs().count() == n);
 }
 
@@ -249,7 +258,11 @@ fn run_text(text: &str) {
             assert_eq!(Config::from_raw(&raw, base()).as_ref(), Ok(&cfg));
             // What `--print-config` would print for it means the same.
             let printed = toml::to_string_pretty(&raw).expect("a valid RawConfig renders");
-            assert_eq!(Config::from_str_in(&printed, base()).as_ref(), Ok(&cfg), "{printed}");
+            assert_eq!(
+                Config::from_str_in(&printed, base()).as_ref(),
+                Ok(&cfg),
+                "{printed}"
+            );
         }
         Err(e) => check_error(&e),
     }
@@ -393,7 +406,11 @@ fn edit(raw: &mut RawConfig, op: u8, s: &mut Script<'_>) {
     match op % 48 {
         0 => raw.server.listen = (0..s.byte().unwrap_or(0) % 4).map(|_| s.string()).collect(),
         1 => raw.server.shards = s.num32(),
-        2 => raw.server.cpus = s.opt_num().map(|n| (0..n % 5).map(|_| s.num32() % 4).collect()),
+        2 => {
+            raw.server.cpus = s
+                .opt_num()
+                .map(|n| (0..n % 5).map(|_| s.num32() % 4).collect())
+        }
         3 => raw.server.backlog = s.num32(),
         4 => raw.server.max_connections_per_shard = s.num32(),
         5 => raw.server.handshake_timeout_ms = s.num(),
@@ -411,7 +428,10 @@ fn edit(raw: &mut RawConfig, op: u8, s: &mut Script<'_>) {
             };
             raw.tls.certificates.push(c);
         }
-        13 => raw.tls.certificates.truncate(usize::from(s.byte().unwrap_or(0) % 2)),
+        13 => raw
+            .tls
+            .certificates
+            .truncate(usize::from(s.byte().unwrap_or(0) % 2)),
         14 => raw.limits.h2.max_concurrent_streams = s.num32(),
         15 => raw.limits.h2.initial_stream_window = s.num32(),
         16 => raw.limits.h2.connection_window = s.num32(),
@@ -437,7 +457,9 @@ fn edit(raw: &mut RawConfig, op: u8, s: &mut Script<'_>) {
             raw.origins.push(o);
         }
         33 | 34 | 35 | 36 | 37 | 38 => {
-            let Some(o) = raw.origins.get_mut(oi) else { return };
+            let Some(o) = raw.origins.get_mut(oi) else {
+                return;
+            };
             match op % 48 {
                 33 => o.url = s.string(),
                 34 => o.sni = s.opt_string(),
@@ -455,7 +477,9 @@ fn edit(raw: &mut RawConfig, op: u8, s: &mut Script<'_>) {
             raw.hosts.push(h);
         }
         40..=47 => {
-            let Some(h) = raw.hosts.get_mut(hi) else { return };
+            let Some(h) = raw.hosts.get_mut(hi) else {
+                return;
+            };
             let ri = usize::from(s.byte().unwrap_or(0)) % (h.routes.len() + 1);
             match op % 48 {
                 40 => h.names = (0..s.byte().unwrap_or(0) % 3).map(|_| s.string()).collect(),
@@ -472,7 +496,9 @@ fn edit(raw: &mut RawConfig, op: u8, s: &mut Script<'_>) {
                     h.routes.push(r);
                 }
                 _ => {
-                    let Some(r) = h.routes.get_mut(ri) else { return };
+                    let Some(r) = h.routes.get_mut(ri) else {
+                        return;
+                    };
                     match op % 48 {
                         44 => {
                             r.method = s.opt_string();
@@ -512,7 +538,9 @@ fn base_raw() -> &'static RawConfig {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, payload)) = data.split_first() else { return };
+    let Some((&mode, payload)) = data.split_first() else {
+        return;
+    };
     match mode % 4 {
         0 => match std::str::from_utf8(payload) {
             Ok(text) => run_text(text),
@@ -527,10 +555,14 @@ fuzz_target!(|data: &[u8]| {
             }
         },
         1 => {
-            let Ok(over) = String::from_utf8_lossy(payload).parse::<toml::Table>() else { return };
+            let Ok(over) = String::from_utf8_lossy(payload).parse::<toml::Table>() else {
+                return;
+            };
             let mut v = toml::Value::Table(base_table().clone());
             merge(&mut v, toml::Value::Table(over));
-            let Ok(text) = toml::to_string(&v) else { return };
+            let Ok(text) = toml::to_string(&v) else {
+                return;
+            };
             run_text(&text);
         }
         2 => {
@@ -584,7 +616,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let printed = opts.to_toml();
             let from_text = Config::from_str(&printed);
-            assert_eq!(quick, from_text, "quick mode vs its printed file:\n{printed}");
+            assert_eq!(
+                quick, from_text,
+                "quick mode vs its printed file:\n{printed}"
+            );
         }
     }
 });

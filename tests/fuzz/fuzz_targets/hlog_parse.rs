@@ -16,11 +16,15 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::{
+    GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD,
+};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use ringedge_bench::merge::{base64_decode, merge_intervals, parse_log, select_tag, Interval, MergeError};
+use ringedge_bench::merge::{
+    base64_decode, merge_intervals, parse_log, select_tag, Interval, MergeError,
+};
 use ringedge_bench::recorder::{Completion, Recorder};
 use ringedge_bench::report::{interval_log, RunMeta};
 
@@ -40,7 +44,11 @@ fn check_merge(intervals: &[Interval]) {
         .iter()
         .fold(0u64, |a, i| a.saturating_add(i.histogram.len()));
     if total < 1 << 62 {
-        assert_eq!(rec.corrected.len(), total, "merged count is the sum of the intervals'");
+        assert_eq!(
+            rec.corrected.len(),
+            total,
+            "merged count is the sum of the intervals'"
+        );
     }
     assert_eq!(rec.sent, rec.corrected.len());
     assert!(rec.uncorrected.is_empty() && rec.error_count() == 0);
@@ -49,7 +57,11 @@ fn check_merge(intervals: &[Interval]) {
     for s in rec.series() {
         assert!(prev.is_none_or(|p| s.second > p), "series seconds increase");
         prev = Some(s.second);
-        assert_eq!(s.histogram().len(), s.completed, "a second's histogram survives encoding");
+        assert_eq!(
+            s.histogram().len(),
+            s.completed,
+            "a second's histogram survives encoding"
+        );
         in_series = in_series.saturating_add(s.completed);
     }
     if total < 1 << 62 {
@@ -103,7 +115,11 @@ fn roundtrip(payload: &[u8]) {
         0 => None,
         n => Some(
             (0..n * 3)
-                .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[usize::from(input.byte()) % 36]))
+                .map(|_| {
+                    char::from(
+                        b"abcdefghijklmnopqrstuvwxyz0123456789"[usize::from(input.byte()) % 36],
+                    )
+                })
                 .collect(),
         ),
     };
@@ -138,11 +154,24 @@ fn roundtrip(payload: &[u8]) {
     assert_eq!(merged.corrected.len(), rec.corrected.len());
     for v in rec.corrected.iter_recorded() {
         let value = v.value_iterated_to();
-        assert_eq!(merged.corrected.count_at(value), rec.corrected.count_at(value), "at {value}");
+        assert_eq!(
+            merged.corrected.count_at(value),
+            rec.corrected.count_at(value),
+            "at {value}"
+        );
     }
     let first = rec.series().first().map_or(0, |s| s.second);
-    let want: Vec<(u64, u64)> = rec.series().iter().filter(|s| s.completed > 0).map(|s| (s.second - first, s.completed)).collect();
-    let got: Vec<(u64, u64)> = merged.series().iter().map(|s| (s.second, s.completed)).collect();
+    let want: Vec<(u64, u64)> = rec
+        .series()
+        .iter()
+        .filter(|s| s.completed > 0)
+        .map(|s| (s.second - first, s.completed))
+        .collect();
+    let got: Vec<(u64, u64)> = merged
+        .series()
+        .iter()
+        .map(|s| (s.second, s.completed))
+        .collect();
     assert_eq!(got, want);
     check_merge(&intervals);
 
@@ -161,7 +190,9 @@ fn roundtrip(payload: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, payload)) = data.split_first() else { return };
+    let Some((&mode, payload)) = data.split_first() else {
+        return;
+    };
     match mode % 3 {
         0 => parse_any(payload),
         1 => {
