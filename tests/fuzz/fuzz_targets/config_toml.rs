@@ -33,7 +33,8 @@ use ringedge::config::{
 fn base() -> &'static Path {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     BASE.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("ringedge-fuzz-config-{}", std::process::id()));
+        // One shared directory (its contents are fixed), so runs leave no litter behind.
+        let d = std::env::temp_dir().join("ringedge-fuzz-config");
         std::fs::create_dir_all(d.join("dir")).expect("temp dir");
         for f in ["cert.pem", "key.pem", "ca.pem"] {
             std::fs::write(d.join(f), b"").expect("temp file");
@@ -549,6 +550,7 @@ fuzz_target!(|data: &[u8]| {
                 let f = base().join(format!("input-{}.toml", std::process::id()));
                 std::fs::write(&f, payload).expect("write input");
                 let e = load(&f).expect_err("non-UTF-8 file accepted");
+                let _ = std::fs::remove_file(&f);
                 assert_eq!(e.issues.len(), 1);
                 assert!(e.issues[0].path.is_empty());
                 run_text(&String::from_utf8_lossy(payload));
