@@ -246,25 +246,55 @@ impl Schedule {
                 max_duration,
             } => {
                 // Segment k covers [k*d, (k+1)*d) at rate r_k = clamp(start + k*step). The rate
-                // freezes at the first segment that reaches `end` or contains `max_duration`.
-                // The walk is bounded by (due time / step duration) segments.
-                let d = step_duration.as_secs_f64();
-                let limit = max_duration.map(|m| m.as_secs_f64());
-                let mut before = 0.0_f64; // requests due before segment k
-                let mut k = 0.0_f64;
-                loop {
-                    let t0 = k * d;
-                    let rate = clamp_to_end(start, start + k * step, end);
-                    let frozen = step == 0.0
-                        || end.is_some_and(|e| rate == e)
-                        || limit.is_some_and(|l| t0 + d > l);
-                    let in_step = d * rate;
-                    if frozen || n < before + in_step {
-                        return secs(t0 + (n - before) / rate);
-                    }
-                    before += in_step;
-                    k += 1.0;
+                // freezes at the first segment that reaches `end` or contains `max_duration`
+                // (segment `kf`). Before it no clamp applies, so C(k) = d*(k*start +
+                // step*k*(k-1)/2) requests are due before segment k, and the segment of request
+                // n is found by solving C(k) = n: constant cost. (Walking the segments cost
+                // due time / step duration steps: with --load-step-duration 1ns and a tiny
+                // --load-start, intended(1) never returned.)
+                if i == 0 {
+                    return Duration::ZERO;
                 }
+                let d = step_duration.as_secs_f64();
+                let rate = |k: f64| clamp_to_end(start, start + k * step, end);
+                let due_before = |k: f64| d * (k * start + step * k * (k - 1.0) / 2.0);
+                let kf = step_freeze(start, step, d, end, max_duration);
+                let (k, rate_k) = if kf.is_finite() && n >= due_before(kf) {
+                    (kf, rate(kf))
+                } else {
+                    // The root k ≥ 0 of (d*step/2) k² + d*(start - step/2) k = n (C(k) as a
+                    // polynomial), in a form without cancellation: for b > 0 the one stable
+                    // for step → 0 (as for Line below); b ≤ 0 implies step ≥ 2*start > 0.
+                    let b = d * (start - step / 2.0);
+                    let disc = (b * b + 2.0 * d * step * n).max(0.0);
+                    let root = if b > 0.0 {
+                        2.0 * n / (b + disc.sqrt())
+                    } else {
+                        (disc.sqrt() - b) / (d * step)
+                    };
+                    if !root.is_finite() {
+                        // Request n is due beyond any representable time.
+                        return Duration::MAX;
+                    }
+                    // `kf` ≥ 1 here: C(0) = 0 ≤ n would have taken the frozen branch.
+                    let mut k = root.floor().clamp(0.0, kf - 1.0);
+                    // Rounding may leave the root one segment off.
+                    for _ in 0..4 {
+                        if k > 0.0 && due_before(k) > n {
+                            k -= 1.0;
+                        } else if k + 1.0 < kf && due_before(k + 1.0) <= n {
+                            k += 1.0;
+                        } else {
+                            break;
+                        }
+                    }
+                    (k, rate(k))
+                };
+                let t = k * d + (n - due_before(k)) / rate_k;
+                if t.is_nan() {
+                    return Duration::MAX;
+                }
+                secs(t)
             }
             Schedule::Line {
                 start,
@@ -304,6 +334,55 @@ impl Schedule {
     pub fn for_shard(&self, shard: u32, shards: u32) -> ShardSchedule {
         ShardSchedule::new(self.clone(), shard, shards)
     }
+}
+
+/// The first segment of a step schedule whose rate no longer changes: the rate is 0-based
+/// segment `k`'s `clamp(start + k*step)`, frozen once it equals `end` or once the segment
+/// reaches past `max_duration`. `INFINITY` when it changes forever.
+fn step_freeze(
+    start: f64,
+    step: f64,
+    d: f64,
+    end: Option<f64>,
+    max_duration: Option<Duration>,
+) -> f64 {
+    if step == 0.0 {
+        return 0.0;
+    }
+    let reaches_end = |k: f64| end.is_some_and(|e| clamp_to_end(start, start + k * step, end) == e);
+    let mut kf = f64::INFINITY;
+    if let Some(e) = end {
+        let q = (e - start) / step;
+        if e == start {
+            kf = 0.0;
+        } else if q > 0.0 {
+            // The end is ahead in the direction of the steps: reached at ceil(q), give or
+            // take rounding.
+            let mut k = q.ceil();
+            for _ in 0..2 {
+                if k > 0.0 && reaches_end(k - 1.0) {
+                    k -= 1.0;
+                } else if !reaches_end(k) {
+                    k += 1.0;
+                }
+            }
+            kf = k;
+        }
+    }
+    if let Some(m) = max_duration {
+        // The first segment with k*d + d > m.
+        let l = m.as_secs_f64();
+        let mut k = (l / d).floor();
+        for _ in 0..2 {
+            if k > 0.0 && (k - 1.0) * d + d > l {
+                k -= 1.0;
+            } else if k * d + d <= l {
+                k += 1.0;
+            }
+        }
+        kf = kf.min(k);
+    }
+    kf
 }
 
 fn clamp_to_end(start: f64, rate: f64, end: Option<f64>) -> f64 {
@@ -450,6 +529,86 @@ mod tests {
                 let t = s.intended(i);
                 assert!(t >= last, "{s:?} at {i}");
                 last = t;
+            }
+        }
+    }
+
+    /// The segment-by-segment definition of a step schedule's due times (the walk `intended`
+    /// used to do), for comparison.
+    fn step_walk(s: &Schedule, i: u64) -> Duration {
+        let Schedule::Step {
+            start,
+            step,
+            step_duration,
+            end,
+            max_duration,
+        } = *s
+        else {
+            panic!("not a step schedule")
+        };
+        let (n, d) = (i as f64, step_duration.as_secs_f64());
+        let limit = max_duration.map(|m| m.as_secs_f64());
+        let (mut before, mut k) = (0.0_f64, 0.0_f64);
+        loop {
+            let t0 = k * d;
+            let rate = clamp_to_end(start, start + k * step, end);
+            let frozen =
+                step == 0.0 || end.is_some_and(|e| rate == e) || limit.is_some_and(|l| t0 + d > l);
+            if frozen || n < before + d * rate {
+                return secs(t0 + (n - before) / rate);
+            }
+            before += d * rate;
+            k += 1.0;
+        }
+    }
+
+    /// Regression (found by the `load_args` fuzz target): `intended` walked the schedule one
+    /// step duration at a time, so `--load-step-duration 1ns` with a small `--load-start` never
+    /// returned for request 1, and far-out requests of fine steps cost millions of steps each.
+    #[test]
+    fn step_due_times_are_computed_not_walked() {
+        let s = Schedule::step(1e-3, 1e-300, Duration::from_nanos(1), None, None).unwrap();
+        assert_eq!(s.intended(0), Duration::ZERO);
+        let t1 = s.intended(1);
+        assert!(
+            t1.as_secs_f64() > 999.0 && t1.as_secs_f64() < 1001.0,
+            "{t1:?}"
+        );
+        let s = Schedule::step(1e-300, 1e-300, Duration::from_nanos(1), None, None).unwrap();
+        let mut last = Duration::ZERO;
+        for i in 0..8 {
+            let t = s.intended(i);
+            assert!(t >= last, "{i}: {t:?}");
+            last = t;
+        }
+        // Far-out requests agree with the walk, for rising (also with step > 2 × start),
+        // falling, ended and time-limited schedules.
+        for s in [
+            Schedule::step(10.0, 3.0, Duration::from_millis(1), Some(5000.0), None).unwrap(),
+            Schedule::step(1.0, 10.0, Duration::from_millis(10), None, None).unwrap(),
+            Schedule::step(5000.0, -7.0, Duration::from_millis(1), Some(20.0), None).unwrap(),
+            Schedule::step(
+                300.0,
+                -2.5,
+                Duration::from_millis(3),
+                None,
+                Some(Duration::from_millis(250)),
+            )
+            .unwrap(),
+            Schedule::step(100.0, 0.0, Duration::from_millis(1), None, None).unwrap(),
+        ] {
+            let mut last = Duration::ZERO;
+            for i in (0..200_000).step_by(997).chain([1, 2, 3, 199_999]) {
+                let (got, want) = (s.intended(i), step_walk(&s, i));
+                let diff = got.abs_diff(want);
+                assert!(
+                    diff <= Duration::from_micros(1),
+                    "{s:?} at {i}: {got:?} vs {want:?}"
+                );
+                if i % 997 == 0 {
+                    assert!(got >= last, "{s:?} at {i}");
+                    last = got;
+                }
             }
         }
     }
