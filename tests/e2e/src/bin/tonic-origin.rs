@@ -69,11 +69,14 @@ fn main() {
     };
     let rt = rt.unwrap_or_else(|e| usage(&format!("tokio runtime: {e}")));
     let served = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        eprintln!("tonic-origin: h2c on {}", listener.local_addr()?);
+        // tonic's own listener: it sets TCP_NODELAY on accepted sockets as a stock tonic
+        // server does (`serve_with_incoming` on a plain tokio listener would leave Nagle on).
+        let incoming = tonic::transport::server::TcpIncoming::bind(listen)?
+            .with_nodelay(Some(true));
+        eprintln!("tonic-origin: h2c on {listen}");
         tonic::transport::Server::builder()
             .add_service(GreeterServer::new(Hello))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .serve_with_incoming(incoming)
             .await
             .map_err(std::io::Error::other)
     });
