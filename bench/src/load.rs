@@ -163,6 +163,7 @@ struct Plan {
     connections: u32,
     streams: u32,
     shards: u32,
+    spin: Duration,
     mode: Mode,
     stop: Stop,
     warmup: Duration,
@@ -249,6 +250,7 @@ fn build_plan(opts: &LoadOptions) -> Result<Plan, LoadError> {
         connections: opts.connections,
         streams: opts.streams,
         shards: opts.shards,
+        spin: opts.spin,
         mode: opts.mode.clone(),
         stop: opts.stop,
         warmup: opts.warmup,
@@ -373,6 +375,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadResult, LoadError> {
             ShardsConfig {
                 cpus: CpuSelection::Count(plan.shards as usize),
                 name: "load".to_owned(),
+                spin_before_park: (!plan.spin.is_zero()).then_some(plan.spin),
                 ..ShardsConfig::default()
             },
             move |ctx| {
@@ -472,6 +475,9 @@ fn settings(o: &LoadOptions) -> std::collections::BTreeMap<String, String> {
     s.insert("connections".into(), o.connections.to_string());
     s.insert("streams".into(), o.streams.to_string());
     s.insert("shards".into(), o.shards.to_string());
+    if !o.spin.is_zero() {
+        s.insert("spin_us".into(), o.spin.as_micros().to_string());
+    }
     s.insert("call".into(), format!("{:?}", o.call));
     s.insert("messages".into(), o.messages.to_string());
     s.insert("warmup".into(), format!("{:?}", o.warmup));

@@ -20,7 +20,7 @@ use clap::Parser;
 use libfuzzer_sys::fuzz_target;
 use ringedge_bench::args::{
     ArgsError, CallKind, Cli, Command, LoadOptions, Mode, OriginOptions, Payload, Scheme, Stop,
-    Tls, MAX_CONNECTIONS, MAX_MESSAGES, MAX_MESSAGE_SIZE, MAX_SHARDS, MAX_STREAMS,
+    Tls, MAX_CONNECTIONS, MAX_MESSAGES, MAX_MESSAGE_SIZE, MAX_SHARDS, MAX_SPIN_US, MAX_STREAMS,
 };
 use ringedge_bench::schedule::{Schedule, MAX_RATE};
 
@@ -45,6 +45,7 @@ const POOL: [&str; 64] = [
     "--requests",
     "--warmup",
     "--shards",
+    "--spin-us",
     "--call",
     "--messages",
     "--size",
@@ -84,7 +85,6 @@ const POOL: [&str; 64] = [
     "1ns",
     "0s",
     "10s",
-    "1.5ms",
     "x-user: bob",
     "grpc-timeout: 1S",
     "127.0.0.1:50051",
@@ -136,6 +136,7 @@ fn check_load(o: &LoadOptions) {
     assert!((1..=MAX_CONNECTIONS).contains(&o.connections));
     assert!((1..=MAX_STREAMS).contains(&o.streams));
     assert!((1..=MAX_SHARDS).contains(&o.shards) && o.shards <= o.connections);
+    assert!(o.spin <= std::time::Duration::from_micros(MAX_SPIN_US));
     assert!((1..=MAX_MESSAGES).contains(&o.messages));
     if o.messages > 1 {
         assert_ne!(o.call, CallKind::Unary);
