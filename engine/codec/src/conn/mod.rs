@@ -32,3 +32,4 @@ mod stream;
 pub use config::ConnConfig;
 pub use connection::{Connection, Role, PREFACE};
 pub use event::{ConnError, Event, HeadersKind, Limit, OpenError, ResetReason, SendError};
+pub use stream::{IdHashBuilder, IdHasher};

@@ -39,12 +39,15 @@ use std::hash::{BuildHasher, Hasher};
 /// Hasher for stream-id keys: a multiply-xorshift of the id mixed with a per-connection secret
 /// seed (from std's randomly keyed `RandomState`). Much cheaper than SipHash for one `u32`; the
 /// secret seed and the bounded number of live keys (open + remembered closed streams) keep a
-/// peer from building long collision chains.
+/// peer from building long collision chains. Public so callers can key their own per-stream
+/// maps (by `u32` or [`crate::frame::StreamId`]) the same way.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct IdHashBuilder(u64);
+pub struct IdHashBuilder(u64);
 
 impl IdHashBuilder {
-    pub(crate) fn new() -> Self {
+    /// A builder with a fresh secret seed.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
         IdHashBuilder(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
     }
 }
@@ -58,7 +61,7 @@ impl BuildHasher for IdHashBuilder {
 
 /// See [`IdHashBuilder`].
 #[derive(Debug)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
