@@ -71,8 +71,8 @@ fn main() {
     let served = rt.block_on(async {
         // tonic's own listener: it sets TCP_NODELAY on accepted sockets as a stock tonic
         // server does (`serve_with_incoming` on a plain tokio listener would leave Nagle on).
-        let incoming = tonic::transport::server::TcpIncoming::bind(listen)?
-            .with_nodelay(Some(true));
+        let incoming =
+            tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(true));
         eprintln!("tonic-origin: h2c on {listen}");
         tonic::transport::Server::builder()
             .add_service(GreeterServer::new(Hello))
