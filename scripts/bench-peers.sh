@@ -2,10 +2,13 @@
 # Side-by-side benchmark: direct to origin, ringedge, nginx (grpc_pass + upstream keepalive) and
 # HAProxy (proto h2), in interleaved rounds, medians reported.
 #
-#   scripts/bench-peers.sh [--rounds N] [--duration SECS] [--rate R] [--origin tonic|ringedge] [--quick]
+#   scripts/bench-peers.sh [--rounds N] [--duration SECS] [--rate R]
+#                          [--origin tonic|tonic-nagle|ringedge] [--quick]
 #
 # The origin is a stock tonic Greeter (tests/e2e's tonic-origin, the setup; the default)
-# or `ringedge-bench origin` (--origin ringedge, cheaper per call, so the proxies work harder).
+# or the same without TCP_NODELAY (--origin tonic-nagle: an origin whose small writes wait for
+# ACKs), or `ringedge-bench origin` (--origin ringedge, cheaper per call, so the proxies work
+# harder).
 #
 # Placement (DESIGN §6): the proxy under test is pinned to CPU 0, the load generator and the
 # origin share CPU 1; every peer gets the same origin and the same offered load. Proxy CPU time
@@ -60,7 +63,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-case "$ORIGIN" in tonic|ringedge) ;; *) echo "--origin must be tonic or ringedge" >&2; exit 2 ;; esac
+case "$ORIGIN" in tonic|tonic-nagle|ringedge) ;; *) echo "--origin must be tonic, tonic-nagle or ringedge" >&2; exit 2 ;; esac
 # The bidi 1 MiB streaming run needs the test origin's echo (the tonic Greeter is unary only).
 KINDS="closed open single"
 [ "$ORIGIN" = ringedge ] && KINDS="$KINDS stream"
@@ -81,9 +84,10 @@ RE_PORT=8443
 NGINX_PORT=8444
 HAP_PORT=8445
 
-if [ "$ORIGIN" = tonic ]; then
+if [ "$ORIGIN" != ringedge ]; then
+    nagle=(); [ "$ORIGIN" = tonic-nagle ] && nagle=(--nagle)
     taskset -c "$LOAD_CPU" "$BIN/tonic-origin" --listen "127.0.0.1:$ORIGIN_PORT" --threads 1 \
-        >"$OUT/origin.log" 2>&1 &
+        "${nagle[@]}" >"$OUT/origin.log" 2>&1 &
 else
     taskset -c "$LOAD_CPU" "$BIN/ringedge-bench" origin --listen "127.0.0.1:$ORIGIN_PORT" --shards 1 \
         >"$OUT/origin.log" 2>&1 &

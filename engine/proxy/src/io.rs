@@ -51,6 +51,8 @@ pub struct Transport {
     /// Output waiting for the socket: ciphertext with TLS, HTTP/2 bytes without.
     tx: VecDeque<Bytes>,
     coalesce: BytesMut,
+    /// Acknowledge received data at once (origin connections, see [`Transport::quick_acks`]).
+    quickack: bool,
 }
 
 /// Why a handshake failed.
@@ -79,6 +81,7 @@ impl Transport {
             tls: None,
             rx: BytesMut::with_capacity(READ_CHUNK),
             read_window: READ_MIN,
+            quickack: false,
             tx: VecDeque::new(),
             coalesce: BytesMut::new(),
         }
@@ -92,6 +95,7 @@ impl Transport {
             tls: Some(session),
             rx: BytesMut::with_capacity(READ_CHUNK),
             read_window: READ_MIN,
+            quickack: false,
             tx: VecDeque::new(),
             coalesce: BytesMut::new(),
         };
@@ -126,6 +130,16 @@ impl Transport {
         }
     }
 
+    /// Acknowledge every read at once (`TCP_QUICKACK` after each read, one `setsockopt` per
+    /// read). For origin connections: an origin that leaves Nagle's algorithm on holds each
+    /// small response until its previous segment is acknowledged, and with delayed ACKs on our
+    /// side a multiplexed origin connection crawled (tonic without `TCP_NODELAY`, 16x32 calls:
+    /// 24k instead of 111k calls/s; HAProxy, which acknowledges promptly, kept 86k).
+    pub fn quick_acks(&mut self) {
+        self.quickack = true;
+        let _ = ringedge_rt::set_quickack(&self.tcp);
+    }
+
     /// The TLS session, if any.
     pub fn tls(&self) -> Option<&TlsSession> {
         self.tls.as_ref()
@@ -145,6 +159,10 @@ impl Transport {
         self.rx.truncate(start + n);
         if n > 0 {
             self.read_window = (n * 2).clamp(READ_MIN, READ_CHUNK);
+            if self.quickack {
+                // Best effort: a failure only means delayed ACKs again.
+                let _ = ringedge_rt::set_quickack(&self.tcp);
+            }
         }
         res
     }
@@ -317,17 +335,21 @@ pub async fn connect_origin(
     let tcp = ringedge_rt::connect(addr, connect_timeout)
         .await
         .map_err(|e| format!("connect to {addr} failed: {e}"))?;
-    match tls {
-        None => Ok(Transport::plain(tcp)),
+    let mut t = match tls {
+        None => Transport::plain(tcp),
         Some(session) => {
             match ringedge_rt::timeout(connect_timeout, Transport::handshake(tcp, session)).await {
-                Err(_) => Err(format!(
-                    "TLS handshake with {addr} timed out after {} ms",
-                    connect_timeout.as_millis()
-                )),
-                Ok(Err(e)) => Err(format!("{e} (origin {addr})")),
-                Ok(Ok(t)) => Ok(t),
+                Err(_) => {
+                    return Err(format!(
+                        "TLS handshake with {addr} timed out after {} ms",
+                        connect_timeout.as_millis()
+                    ))
+                }
+                Ok(Err(e)) => return Err(format!("{e} (origin {addr})")),
+                Ok(Ok(t)) => t,
             }
         }
-    }
+    };
+    t.quick_acks();
+    Ok(t)
 }

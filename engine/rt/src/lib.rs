@@ -32,7 +32,9 @@ pub mod control;
 pub mod preflight;
 
 pub use error::RtError;
-pub use net::{bind_reuseport_socket, connect, serve, ConnectionLimit, Listener, DEFAULT_BACKLOG};
+pub use net::{
+    bind_reuseport_socket, connect, serve, set_quickack, ConnectionLimit, Listener, DEFAULT_BACKLOG,
+};
 pub use shard::{allowed_cpus, CpuSelection, ShardCtx, ShardSet, ShardsConfig};
 pub use time::{now, sleep, timeout};
 

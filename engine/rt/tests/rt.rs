@@ -244,6 +244,59 @@ fn connect_succeeds_with_nodelay() {
 }
 
 #[test]
+fn quickack_is_set_on_the_socket() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let set = ShardSet::start(one_shard(), move |_| async move {
+        let s = connect(addr, WAIT).await.unwrap();
+        // A fresh connection already acks quickly: put it in delayed-ACK mode first.
+        set_quickack_raw(&s, 0);
+        let before = quickack_of(&s);
+        ringedge_rt::set_quickack(&s).unwrap();
+        (before, quickack_of(&s))
+    })
+    .unwrap();
+    let (before, after) = set.join().unwrap()[0];
+    assert_eq!(before, 0, "delayed ACKs after TCP_QUICKACK=0");
+    assert_eq!(after, 1, "quick ACKs after set_quickack");
+    drop(l);
+}
+
+fn set_quickack_raw(s: &ringedge_rt::TcpStream, v: libc::c_int) {
+    // SAFETY: the fd belongs to `s`, borrowed for the call; `v` is a live local of the size
+    // passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(TCP_QUICKACK)");
+}
+
+/// `TCP_QUICKACK` as the kernel reports it for `s`.
+fn quickack_of(s: &ringedge_rt::TcpStream) -> libc::c_int {
+    let mut v: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the fd belongs to `s`, borrowed for the call; `v` and `len` are live locals of
+    // the sizes passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt(TCP_QUICKACK)");
+    v
+}
+
+#[test]
 fn timers_sleep_and_timeout() {
     let set = ShardSet::start(one_shard(), |_| async {
         let t0 = ringedge_rt::now();

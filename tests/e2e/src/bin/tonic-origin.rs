@@ -2,11 +2,13 @@
 //! the peer benchmarks compare against (`scripts/bench-peers.sh --origin tonic`,
 //! `scripts/bench-loadgen.sh`).
 //!
-//!   tonic-origin [--listen ADDR] [--threads N]
+//!   tonic-origin [--listen ADDR] [--threads N] [--nagle]
 //!
 //! h2c only, `SayHello` answers `Hello <name>`; no recording, no metadata handling: what a stock
 //! tonic service costs per call. `--threads 1` (the default) runs tokio's current-thread runtime,
-//! one core's worth of tonic; more threads use the multi-thread runtime. Stops on SIGTERM/SIGINT
+//! one core's worth of tonic; more threads use the multi-thread runtime. `--nagle` leaves
+//! Nagle's algorithm on (no TCP_NODELAY), like servers that never set it: a test of how the
+//! edge copes with an origin whose small writes wait for ACKs. Stops on SIGTERM/SIGINT
 //! (the default disposition) or when its parent kills it by PID.
 
 use std::net::SocketAddr;
@@ -27,13 +29,14 @@ impl Greeter for Hello {
 }
 
 fn usage(why: &str) -> ! {
-    eprintln!("tonic-origin: {why}\nusage: tonic-origin [--listen ADDR] [--threads N]");
+    eprintln!("tonic-origin: {why}\nusage: tonic-origin [--listen ADDR] [--threads N] [--nagle]");
     std::process::exit(2)
 }
 
 fn main() {
     let mut listen: SocketAddr = "127.0.0.1:50051".parse().expect("literal address");
     let mut threads: usize = 1;
+    let mut nodelay = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |flag: &str| {
@@ -54,6 +57,7 @@ fn main() {
                     _ => usage(&format!("--threads: '{v}' is not in [1, 256]")),
                 };
             }
+            "--nagle" => nodelay = false,
             other => usage(&format!("unknown argument '{other}'")),
         }
     }
@@ -72,7 +76,7 @@ fn main() {
         // tonic's own listener: it sets TCP_NODELAY on accepted sockets as a stock tonic
         // server does (`serve_with_incoming` on a plain tokio listener would leave Nagle on).
         let incoming =
-            tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(true));
+            tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(nodelay));
         eprintln!("tonic-origin: h2c on {listen}");
         tonic::transport::Server::builder()
             .add_service(GreeterServer::new(Hello))
