@@ -364,26 +364,57 @@ const TRAILERS_OK: [FieldRef<'static>; 1] = [FieldRef {
     sensitive: false,
 }];
 
-fn field<'a>(fields: &'a [HeaderField], name: &[u8]) -> Option<&'a [u8]> {
-    fields
-        .iter()
-        .find(|f| &f.name[..] == name)
-        .map(|f| &f.value[..])
+/// The request fields the origin acts on, found in one pass over the header list (the first
+/// occurrence of each wins).
+#[derive(Default)]
+struct Controls<'a> {
+    path: Option<&'a [u8]>,
+    call: Option<&'a [u8]>,
+    responses: Option<&'a [u8]>,
+    status: Option<&'a [u8]>,
+    message: Option<&'a [u8]>,
+    early_trailers: Option<&'a [u8]>,
+}
+
+impl<'a> Controls<'a> {
+    fn of(fields: &'a [HeaderField]) -> Controls<'a> {
+        let mut c = Controls::default();
+        for f in fields {
+            let slot = match &f.name[..] {
+                b":path" => &mut c.path,
+                b"x-call" => &mut c.call,
+                b"x-responses" => &mut c.responses,
+                b"x-status" => &mut c.status,
+                b"x-message" => &mut c.message,
+                b"x-early-trailers" => &mut c.early_trailers,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(&f.value[..]);
+            }
+        }
+        c
+    }
 }
 
 fn parse_u32(v: &[u8]) -> Option<u32> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()
 }
 
+#[cfg(test)]
 fn call_kind(fields: &[HeaderField], path: &[u8]) -> CallKind {
-    match field(fields, b"x-call") {
+    call_kind_of(&Controls::of(fields), path)
+}
+
+fn call_kind_of(c: &Controls<'_>, path: &[u8]) -> CallKind {
+    match c.call {
         Some(b"unary") => return CallKind::Unary,
         Some(b"server-stream") => return CallKind::ServerStream,
         Some(b"client-stream") => return CallKind::ClientStream,
         Some(b"bidi") => return CallKind::Bidi,
         _ => {}
     }
-    if field(fields, b"x-responses").is_some() {
+    if c.responses.is_some() {
         return CallKind::ServerStream;
     }
     let method = path.rsplit(|&b| b == b'/').next().unwrap_or(b"");
@@ -408,20 +439,24 @@ impl OriginSession {
         end: bool,
         now: Instant,
     ) {
-        let path = field(&fields, b":path").unwrap_or(b"");
-        let kind = call_kind(&fields, path);
-        let responses = field(&fields, b"x-responses")
+        let c = Controls::of(&fields);
+        let path = c.path.unwrap_or(b"");
+        let kind = call_kind_of(&c, path);
+        let responses = c
+            .responses
             .and_then(parse_u32)
             .unwrap_or(1)
             .min(MAX_RESPONSES);
-        let status = field(&fields, b"x-status")
+        let status = c
+            .status
             .and_then(parse_u32)
             .filter(|s| *s <= 16)
             .unwrap_or(self.shared.status);
-        let message = field(&fields, b"x-message")
+        let message = c
+            .message
             .map(|m| grpc::percent_encode_message(&String::from_utf8_lossy(m)))
             .or_else(|| self.shared.message.clone());
-        let early = self.shared.early || field(&fields, b"x-early-trailers") == Some(b"1");
+        let early = self.shared.early || c.early_trailers == Some(b"1");
         let st = OStream {
             kind,
             responses,
