@@ -59,8 +59,9 @@ BIN="$ROOT/target/release"
 NCPU=$(nproc)
 ORIGIN_CPU=0
 LOAD_CPU=$(( NCPU > 1 ? 1 : 0 ))
-RE_ORIGIN_PORT=50071
-TONIC_PORT=50072
+# Ports below the kernel's ephemeral range (32768-60999), so no outgoing connection holds them.
+RE_ORIGIN_PORT=20071
+TONIC_PORT=20072
 PATH_="/helloworld.Greeter/SayHello"
 
 taskset -c "$ORIGIN_CPU" "$BIN/ringedge-bench" origin --listen "127.0.0.1:$RE_ORIGIN_PORT" --shards 1 \
@@ -72,10 +73,16 @@ taskset -c "$ORIGIN_CPU" "$BIN/tonic-origin" --listen "127.0.0.1:$TONIC_PORT" --
 TONIC_PID=$!
 PIDS+=($TONIC_PID)
 for port in $RE_ORIGIN_PORT $TONIC_PORT; do
+    up=no
     for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=yes; break; fi
         sleep 0.1
     done
+    if [ "$up" = no ]; then
+        echo "no origin listening on 127.0.0.1:$port after 10 s:" >&2
+        cat "$OUT/origin.log" "$OUT/tonic-origin.log" >&2
+        exit 1
+    fi
 done
 
 python3 - "$OUT" <<'PY'

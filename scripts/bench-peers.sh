@@ -79,7 +79,8 @@ LOAD_CPU=$(( NCPU > 1 ? 1 : 0 ))
 "$BIN/ringedge-bench" cert --out "$OUT/pki" --names localhost,127.0.0.1 >/dev/null
 cat "$OUT/pki/cert.pem" "$OUT/pki/key.pem" > "$OUT/pki/combined.pem"
 
-ORIGIN_PORT=50051
+# Below the kernel's ephemeral range (32768-60999), so no outgoing connection holds it.
+ORIGIN_PORT=20051
 RE_PORT=8443
 NGINX_PORT=8444
 HAP_PORT=8445
