@@ -309,17 +309,14 @@ impl ShardState {
     /// as [`TransportErrorKind::NotSent`].
     fn abandon_backlog(&mut self, now: Instant, end: Duration) {
         let off = self.offset(now);
-        let Some((it, due)) = &mut self.sched else {
+        let ShardState { sched, rec, .. } = self;
+        let Some((it, due)) = sched else {
             return;
         };
-        let mut unsent = Vec::new();
+        // One pass, no buffer: a dead target at a high rate leaves the whole schedule here.
         while *due < end {
-            unsent.push(*due);
+            rec.record_error(*due, off, TransportErrorKind::NotSent);
             *due = it.next().map_or(Duration::MAX, |x| x.1);
-        }
-        for intended in unsent {
-            self.rec
-                .record_error(intended, off, TransportErrorKind::NotSent);
         }
     }
 
@@ -584,7 +581,11 @@ async fn run_shard(
                     let mut at = next_publish;
                     if !s.stopping {
                         if let Some(e) = s.end_at {
-                            at = at.min(s.start + e);
+                            // The end, or once past it (open loop with a backlog) the moment
+                            // the backlog is given up: never a deadline in the past (that
+                            // would spin).
+                            let stop_at = if off < e { e } else { e + DRAIN_TIMEOUT };
+                            at = at.min(s.start + stop_at);
                         }
                         if let Some((_, due)) = &s.sched {
                             if *due <= off {
