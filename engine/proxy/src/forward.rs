@@ -1007,27 +1007,29 @@ impl Forwarder {
         self.wake(up);
     }
 
+    /// DATA that will not be forwarded: its flow-control credit goes back to the sender at once
+    /// (the bytes are dropped).
+    fn drop_data(&mut self, ep: EpKey, sid: StreamId, len: usize) {
+        if let Some(e) = self.eps.get_mut(ep) {
+            e.h2.release_capacity(sid, len);
+        }
+    }
+
     fn on_request_data(&mut self, ep: EpKey, sid: StreamId, data: Bytes, end_stream: bool) {
         let Some(call) = self.call_on(ep, sid) else {
             // No call (already answered): give the credit back at once, drop the bytes. The
             // codec returns padding credit itself.
-            if let Some(e) = self.eps.get_mut(ep) {
-                e.h2.release_capacity(sid, data.len());
-            }
+            self.drop_data(ep, sid, data.len());
             self.wake(ep);
             return;
         };
         if !self.check_content_length(call, data.len(), end_stream) {
-            if let Some(e) = self.eps.get_mut(ep) {
-                e.h2.release_capacity(sid, data.len());
-            }
+            self.drop_data(ep, sid, data.len());
             return;
         }
         if !self.check_messages(call, &data, true) {
             // The call was answered; the bytes were never queued: return their credit.
-            if let Some(e) = self.eps.get_mut(ep) {
-                e.h2.release_capacity(sid, data.len());
-            }
+            self.drop_data(ep, sid, data.len());
             return;
         }
         let c = self.calls.get_mut(call).expect("mapped call exists");
@@ -1169,20 +1171,17 @@ impl Forwarder {
 
     fn on_response_data(&mut self, ep: EpKey, sid: StreamId, data: Bytes, end: bool) {
         let Some(call) = self.call_on(ep, sid) else {
-            if let Some(e) = self.eps.get_mut(ep) {
-                e.h2.release_capacity(sid, data.len());
-            }
+            self.drop_data(ep, sid, data.len());
             self.wake(ep);
             return;
         };
         if !self.calls.get(call).is_some_and(|c| c.resp_started) {
             // DATA before HEADERS is a protocol error the codec reports; be safe anyway.
+            self.drop_data(ep, sid, data.len());
             return;
         }
         if !self.check_messages(call, &data, false) {
-            if let Some(e) = self.eps.get_mut(ep) {
-                e.h2.release_capacity(sid, data.len());
-            }
+            self.drop_data(ep, sid, data.len());
             return;
         }
         let c = self.calls.get_mut(call).expect("mapped call exists");
