@@ -11,13 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2::{Reason, RecvStream, SendStream};
+use h2::{Reason, RecvStream};
 use http::{HeaderMap, Request, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 mod common;
-use common::{free_port, rt, serial, start_on_ephemeral_port, Pki};
+use common::{free_port, rt, send_all, serial, start_on_ephemeral_port, Pki};
+
+/// The echo origin these tests use: echoes `x-meta-bin`, and a `-bin` trailer.
+async fn echo(req: Request<RecvStream>, respond: h2::server::SendResponse<Bytes>) {
+    common::h2_echo(req, respond, &[("x-trailer-bin", "AQID")]).await;
+}
 
 fn grpc_frame(payload: &[u8]) -> Bytes {
     Bytes::from(common::grpc_msg(payload))
@@ -143,48 +148,6 @@ fn grpc_status(headers: &HeaderMap, trailers: &Option<HeaderMap>) -> (String, St
             .unwrap_or_default()
     };
     (get("grpc-status"), get("grpc-message"))
-}
-
-async fn echo(req: Request<RecvStream>, mut respond: h2::server::SendResponse<Bytes>) {
-    let (parts, mut body) = req.into_parts();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-    }
-    let mut resp = Response::builder()
-        .status(200)
-        .header("content-type", "application/grpc");
-    if let Some(v) = parts.headers.get("x-meta-bin") {
-        resp = resp.header("x-meta-bin", v.clone());
-    }
-    let Ok(mut send) = respond.send_response(resp.body(()).unwrap(), false) else {
-        return;
-    };
-    send_all(&mut send, Bytes::from(data)).await;
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", "0".parse().unwrap());
-    trailers.insert("x-trailer-bin", "AQID".parse().unwrap());
-    let _ = send.send_trailers(trailers);
-}
-
-/// Sends `data` within the peer's flow-control windows.
-async fn send_all(send: &mut SendStream<Bytes>, mut data: Bytes) -> usize {
-    let mut sent = 0;
-    while !data.is_empty() {
-        send.reserve_capacity(data.len());
-        let cap = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(c)) => c,
-            _ => return sent,
-        };
-        let chunk = data.split_to(cap.min(data.len()));
-        sent += chunk.len();
-        if send.send_data(chunk, false).is_err() {
-            return sent;
-        }
-    }
-    sent
 }
 
 async fn wait_for<F: Fn(&ringedge::metrics::Snapshot) -> bool>(

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::RecvStream;
-use http::{HeaderMap, Request, Response};
+use http::Request;
 use ringedge_codec::hpack::Decoder;
 
 mod common;
@@ -155,27 +155,7 @@ async fn origin_call(
         }
         return;
     }
-    let mut body = req.into_body();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-    }
-    let resp = Response::builder()
-        .status(200)
-        .header("content-type", "application/grpc")
-        .body(())
-        .unwrap();
-    let Ok(mut send) = respond.send_response(resp, false) else {
-        return;
-    };
-    if send.send_data(Bytes::from(data), false).is_err() {
-        return;
-    }
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", "0".parse().unwrap());
-    let _ = send.send_trailers(trailers);
+    common::h2_echo(req, respond, &[]).await;
 }
 
 /// A well-behaved client (the `h2` crate, on a NEW connection) gets a correct echo.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::RecvStream;
-use http::{HeaderMap, Request, Response};
+use http::Request;
 
 mod common;
 use common::{free_port, grpc_msg, serial, start_on_ephemeral_port, TempDir};
@@ -63,29 +63,8 @@ async fn start_origin(count: Arc<AtomicU64>) -> SocketAddr {
     addr
 }
 
-async fn echo(req: Request<RecvStream>, mut respond: h2::server::SendResponse<Bytes>) {
-    let mut body = req.into_body();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
-    }
-    let resp = Response::builder()
-        .status(200)
-        .header("content-type", "application/grpc")
-        .body(())
-        .unwrap();
-    let Ok(mut send) = respond.send_response(resp, false) else {
-        return;
-    };
-    if send.send_data(Bytes::from(data), false).is_err() {
-        return;
-    }
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", "0".parse().unwrap());
-    trailers.insert("grpc-message", "ok".parse().unwrap());
-    let _ = send.send_trailers(trailers);
+async fn echo(req: Request<RecvStream>, respond: h2::server::SendResponse<Bytes>) {
+    common::h2_echo(req, respond, &[("grpc-message", "ok")]).await;
 }
 
 /// ringedge (one shard, h2c towards clients, default limits) in front of `origin`.

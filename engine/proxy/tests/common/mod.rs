@@ -98,3 +98,56 @@ pub fn grpc_msg(payload: &[u8]) -> Vec<u8> {
     v.extend_from_slice(payload);
     v
 }
+
+/// An `h2` origin handler that echoes the request body as the response body: HEADERS
+/// (`:status 200`, `content-type: application/grpc`, and the request's `x-meta-bin` if it has
+/// one), the body sent within the peer's flow-control windows, then trailers `grpc-status: 0`
+/// plus `extra_trailers`. Request credit is returned as the body is read.
+pub async fn h2_echo(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<bytes::Bytes>,
+    extra_trailers: &[(&'static str, &'static str)],
+) {
+    let (parts, mut body) = req.into_parts();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else { return };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    let mut resp = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc");
+    if let Some(v) = parts.headers.get("x-meta-bin") {
+        resp = resp.header("x-meta-bin", v.clone());
+    }
+    let Ok(mut send) = respond.send_response(resp.body(()).unwrap(), false) else {
+        return;
+    };
+    send_all(&mut send, bytes::Bytes::from(data)).await;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    for (name, value) in extra_trailers {
+        trailers.insert(*name, http::HeaderValue::from_static(value));
+    }
+    let _ = send.send_trailers(trailers);
+}
+
+/// Sends `data` within the peer's flow-control windows; returns how much was sent before the
+/// stream failed (all of it normally).
+pub async fn send_all(send: &mut h2::SendStream<bytes::Bytes>, mut data: bytes::Bytes) -> usize {
+    let mut sent = 0;
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let cap = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+            Some(Ok(c)) => c,
+            _ => return sent,
+        };
+        let chunk = data.split_to(cap.min(data.len()));
+        sent += chunk.len();
+        if send.send_data(chunk, false).is_err() {
+            return sent;
+        }
+    }
+    sent
+}
