@@ -162,8 +162,7 @@ def ours(name):
 def h2load_rps(name):
     text = open(os.path.join(out, name + ".txt")).read()
     m = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", text)
-    ok = re.search(r"(\d+) succeeded", text)
-    return (float(m.group(1)) if m else None, int(ok.group(1)) if ok else 0)
+    return float(m.group(1)) if m else None
 
 def h2load_p50(name):
     vals = []
@@ -185,7 +184,7 @@ def med(xs):
 gen_ours = [ours(f"gen-ringedge-r{r}") for r in rounds]
 gen_h2 = [h2load_rps(f"gen-h2load-r{r}") for r in rounds]
 res["gen_ringedge_rps"] = med([j["throughput_rps"] for j in gen_ours if j])
-res["gen_h2load_rps"] = med([x[0] for x in gen_h2])
+res["gen_h2load_rps"] = med(gen_h2)
 
 def gen_cpu(name):
     try:
@@ -200,9 +199,8 @@ for r, j in zip(rounds, gen_ours):
         per.append(c * 1e6 / (j["requests"]["completed"] + j["requests"].get("warmup_excluded", 0)))
 res["gen_ringedge_cpu_us_per_call"] = med(per)
 per = []
-for r, (rps, ok) in zip(rounds, gen_h2):
+for r, rps in zip(rounds, gen_h2):
     c = gen_cpu(f"gen-h2load-r{r}")
-    text = open(os.path.join(out, f"gen-h2load-r{r}.txt")).read()
     # h2load's counts cover the measured window only; its CPU covers warm-up too: scale by the
     # measured rate over the whole time (rate * (DURATION + 1 s)).
     if c and rps:
