@@ -92,6 +92,12 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// Completions do not interrupt the running task with an IPI; they are
+        /// posted at its next kernel entry (Linux 5.19).
+        const COOP_TASKRUN = 1 << 8;
+        /// With `COOP_TASKRUN`: the kernel sets `IORING_SQ_TASKRUN` in the SQ
+        /// flags while completions wait for a kernel entry.
+        const TASKRUN_FLAG = 1 << 9;
     }
 }
 
@@ -272,6 +278,35 @@ impl IoUring {
             ))?;
 
             Ok(&mut *cqe.assume_init())
+        }
+    }
+
+    /// With `COOP_TASKRUN | TASKRUN_FLAG`: when the kernel holds completions
+    /// back until this task enters it, enter once (no wait) so they are posted.
+    /// A relaxed load of the SQ flags otherwise.
+    pub fn run_pending_task_work(&mut self) -> io::Result<()> {
+        let flags = unsafe {
+            (*(self.ring.sq.kflags as *const std::sync::atomic::AtomicU32))
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        if flags & uring_sys::IORING_SQ_TASKRUN == 0 {
+            return Ok(());
+        }
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.ring.ring_fd,
+                0u32,
+                0u32,
+                uring_sys::IORING_ENTER_GETEVENTS,
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
         }
     }
 

@@ -656,6 +656,9 @@ pub(crate) trait UringCommon {
         true
     }
 
+    /// Posts completions the kernel holds back for this task (ringedge patch).
+    fn flush_task_work(&mut self) {}
+
     fn consume_sqe_queue(
         &mut self,
         queue: &mut VecDeque<UringDescriptor>,
@@ -904,7 +907,7 @@ impl SleepableRing {
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring: Self::new_ring(size as _)?,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -914,6 +917,21 @@ impl SleepableRing {
             source_map,
             in_kernel: 0,
         })
+    }
+
+    /// ringedge patch: completions must not interrupt a busy shard with an IPI
+    /// (`COOP_TASKRUN`); the kernel flags held-back completions
+    /// (`TASKRUN_FLAG`) and `flush_task_work` enters to post them. Kernels
+    /// before 5.19 refuse the flags (EINVAL): such a ring is made without them.
+    fn new_ring(entries: u32) -> io::Result<iou::IoUring> {
+        match iou::IoUring::new_with_flags(
+            entries,
+            iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
+            iou::SetupFeatures::empty(),
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => iou::IoUring::new(entries),
+            other => other,
+        }
     }
 
     fn ring_fd(&self) -> RawFd {
@@ -1129,9 +1147,14 @@ impl UringCommon for SleepableRing {
     }
 
     fn needs_kernel_enter(&self) -> bool {
-        // We only need to enter the kernel to submit SQEs, not to collect CQEs (the
-        // kernel posts the CQEs asynchronously for us)
+        // We only need to enter the kernel to submit SQEs; CQEs the kernel holds back
+        // (COOP_TASKRUN) are posted by `flush_task_work`.
         self.waiting_kernel_submission() > 0
+    }
+
+    fn flush_task_work(&mut self) {
+        // EINTR/EAGAIN/EBUSY: the completions stay pending and are posted at the next entry.
+        let _ = self.ring.run_pending_task_work();
     }
 
     fn can_sleep(&self) -> bool {
@@ -1734,6 +1757,15 @@ impl Reactor {
             None,
         );
         ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+    }
+
+    /// ringedge patch: a spinning executor never enters the kernel when it has
+    /// nothing to submit, so completions held back by `COOP_TASKRUN` are posted
+    /// here. A running executor posts them at its next submission, a parking one
+    /// when it waits.
+    pub(crate) fn flush_task_work(&self) {
+        self.main_ring.borrow_mut().flush_task_work();
+        self.latency_ring.borrow_mut().flush_task_work();
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
