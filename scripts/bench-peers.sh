@@ -10,6 +10,10 @@
 # ACKs), or `ringedge-bench origin` (--origin ringedge, cheaper per call, so the proxies work
 # harder).
 #
+# Run kinds: closed loop 16x32, open loop at --rate, one connection / one stream (`single`), the
+# same with low-latency settings (`lowlat`: client --spin-us 100 for every peer, ringedge with
+# `spin_before_park_us = 300` from a second instance), and 1 MiB bidi streaming (ringedge origin).
+#
 # Placement (DESIGN §6): the proxy under test is pinned to CPU 0, the load generator and the
 # origin share CPU 1; every peer gets the same origin and the same offered load. Proxy CPU time
 # per request comes from /proc/PID/stat (utime+stime) before and after each run.
@@ -65,7 +69,7 @@ HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 case "$ORIGIN" in tonic|tonic-nagle|ringedge) ;; *) echo "--origin must be tonic, tonic-nagle or ringedge" >&2; exit 2 ;; esac
 # The bidi 1 MiB streaming run needs the test origin's echo (the tonic Greeter is unary only).
-KINDS="closed open single"
+KINDS="closed open single lowlat"
 [ "$ORIGIN" = ringedge ] && KINDS="$KINDS stream"
 cargo build --release --locked -q -p ringedge -p ringedge-bench -p ringedge-e2e \
     --bin ringedge --bin ringedge-bench --bin tonic-origin
@@ -82,6 +86,7 @@ cat "$OUT/pki/cert.pem" "$OUT/pki/key.pem" > "$OUT/pki/combined.pem"
 # Below the kernel's ephemeral range (32768-60999), so no outgoing connection holds it.
 ORIGIN_PORT=20051
 RE_PORT=8443
+RE_LOWLAT_PORT=8446
 NGINX_PORT=8444
 HAP_PORT=8445
 
@@ -100,6 +105,19 @@ taskset -c "$PROXY_CPU" "$BIN/ringedge" proxy --listen "127.0.0.1:$RE_PORT" \
     --origin "h2c://127.0.0.1:$ORIGIN_PORT" --shards 1 >"$OUT/ringedge.log" 2>&1 &
 RE_PID=$!
 PIDS+=($RE_PID)
+
+# The same proxy with the low-latency setting (`[server] spin_before_park_us = 300`: a shard
+# that runs out of work polls for 300 µs before it sleeps), measured in the `lowlat` runs only.
+"$BIN/ringedge" proxy --listen "127.0.0.1:$RE_LOWLAT_PORT" \
+    --cert "$OUT/pki/cert.pem" --key "$OUT/pki/key.pem" \
+    --origin "h2c://127.0.0.1:$ORIGIN_PORT" --shards 1 --print-config \
+    | sed 's/^spin_before_park_us = .*/spin_before_park_us = 300/' >"$OUT/ringedge-lowlat.toml"
+grep -q '^spin_before_park_us = 300$' "$OUT/ringedge-lowlat.toml" \
+    || { echo "could not set spin_before_park_us in $OUT/ringedge-lowlat.toml" >&2; exit 1; }
+taskset -c "$PROXY_CPU" "$BIN/ringedge" run --config "$OUT/ringedge-lowlat.toml" \
+    >"$OUT/ringedge-lowlat.log" 2>&1 &
+RE_LOWLAT_PID=$!
+PIDS+=($RE_LOWLAT_PID)
 
 mkdir -p "$OUT/nginx"
 cat >"$OUT/nginx/nginx.conf" <<EOF
@@ -156,7 +174,7 @@ wait_port() {
     echo "port $1 did not open" >&2
     return 1
 }
-for p in $ORIGIN_PORT $RE_PORT $NGINX_PORT $HAP_PORT; do wait_port "$p"; done
+for p in $ORIGIN_PORT $RE_PORT $RE_LOWLAT_PORT $NGINX_PORT $HAP_PORT; do wait_port "$p"; done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -170,6 +188,9 @@ run_one() {
         closed) args+=(--connections "$CONNS" --streams "$STREAMS") ;;
         open) args+=(--connections "$CONNS" --streams "$STREAMS" --rate "$RATE") ;;
         single) args+=(--connections 1 --streams 1) ;;
+        # The client polls 100 µs before it sleeps (the same for every peer); ringedge is the
+        # instance with spin_before_park_us = 300.
+        lowlat) args+=(--connections 1 --streams 1 --spin-us 100) ;;
         stream) args+=(--connections 1 --streams 4 --call bidi --size 1048576) ;;
     esac
     local before=0 after=0
@@ -198,7 +219,11 @@ for round in $(seq 1 "$ROUNDS"); do
     for kind in $KINDS; do
         for name in "${order[@]}"; do
             echo "round $round/$ROUNDS: $name $kind"
-            run_one "$name" "${URL[$name]}" "${PID[$name]}" "$kind" "$round"
+            url=${URL[$name]}; pid=${PID[$name]}
+            if [ "$kind" = lowlat ] && [ "$name" = ringedge ]; then
+                url="https://127.0.0.1:$RE_LOWLAT_PORT$PATH_"; pid=$RE_LOWLAT_PID
+            fi
+            run_one "$name" "$url" "$pid" "$kind" "$round"
         done
     done
 done
