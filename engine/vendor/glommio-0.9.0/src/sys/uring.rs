@@ -1245,6 +1245,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// ringedge patch: the source above is a preempt timer (not a user timer armed for a sleep).
+    latency_timeout_is_preempt: Cell<bool>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1376,6 +1378,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_timeout_is_preempt: Cell::new(false),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1846,13 +1849,23 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // ringedge patch: glommio cancelled and re-armed the latency ring's preempt timer on
+        // every call, which is every turn of the executor loop: a cancellation, a timeout and
+        // an extra `io_uring_enter` on the latency ring per turn. A busy shard now keeps a
+        // preempt timer that has not fired yet: it fires at most one preempt period after it
+        // was armed, so task queues are preempted at least as often as before. Before a
+        // possible sleep the timer is still cancelled (it must not wake us), as it was.
+        let may_sleep = preempt_timer().is_none();
+        let lat_src = self.latency_preemption_timeout_src.take();
+        let keep_lat = !may_sleep
+            && self.latency_timeout_is_preempt.get()
+            && lat_src.as_ref().is_some_and(|s| s.result().is_none());
+        if keep_lat {
+            self.latency_preemption_timeout_src.set(lat_src);
+        } else {
+            drop(lat_src);
+            self.latency_timeout_is_preempt.set(false);
+        }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
@@ -1912,9 +1925,12 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            if !keep_lat {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_timeout_is_preempt.set(true);
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
