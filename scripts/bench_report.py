@@ -151,7 +151,8 @@ md = [
     f"- settings: {settings}",
     "- medians over interleaved rounds; latency from intended send time (open loop), µs",
     "",
-    "- 1 stream, low latency: the client polls 100 µs before sleeping (`--spin-us 100`, every peer);"
+    "- 1 stream, low latency: the client polls 100 µs before sleeping (`--spin-us 100`, at nice 19 so the"
+    " origin on its CPU preempts it at once; every peer);"
     " ringedge runs with `spin_before_park_us = 300`; nginx and HAProxy as configured above (HAProxy's"
     " `busy-polling` never stops spinning and would take the shared proxy CPU from the other peers)",
     "",
