@@ -15,6 +15,9 @@
 //! keeps at most its block or one chunk alive. Strings stored in the dynamic table are always
 //! copied into their own exact-size allocation: a long-lived table entry never pins a receive
 //! buffer or an arena chunk, so the table's memory stays within its §4.1 size plus overhead.
+//! A table string equal to one of the few names and values every gRPC call repeats
+//! ([`INTERNED`]) is a static `Bytes` instead, so the fields decoded from that entry on every
+//! later request share it without reference counting.
 
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC, STATIC_LEN};
 use super::{huffman, integer, HeaderField, HeaderSink, HpackError};
@@ -283,10 +286,65 @@ impl Decoder {
     }
 }
 
+/// Names and values (beyond RFC 7541's static table) that gRPC calls repeat on every request
+/// and response: table entries equal to one of them are static strings.
+pub static INTERNED: [&[u8]; 31] = [
+    b"te",
+    b"trailers",
+    b"grpc-status",
+    b"grpc-message",
+    b"grpc-timeout",
+    b"grpc-encoding",
+    b"grpc-accept-encoding",
+    b"grpc-status-details-bin",
+    b"application/grpc",
+    b"application/grpc+proto",
+    b"application/grpc+json",
+    b"identity",
+    b"gzip",
+    b"identity,deflate,gzip",
+    b"0",
+    b"1",
+    b"2",
+    b"3",
+    b"4",
+    b"5",
+    b"6",
+    b"7",
+    b"8",
+    b"9",
+    b"10",
+    b"11",
+    b"12",
+    b"13",
+    b"14",
+    b"15",
+    b"16",
+];
+
+/// The static copy of `s` when it is one of [`INTERNED`].
+#[inline]
+fn interned(s: &[u8]) -> Option<Bytes> {
+    INTERNED
+        .iter()
+        .find(|i| **i == s)
+        .map(|i| Bytes::from_static(i))
+}
+
 /// Copies a new table entry into one exact-size allocation shared by name and value (the name
-/// only if it was a literal; an indexed name is already a static or table string).
+/// only if it was a literal; an indexed name is already a static or table string), or uses
+/// the static copy of an [`INTERNED`] name or value.
 #[inline]
 fn own(name: Bytes, value: Bytes, literal_name: bool) -> (Bytes, Bytes) {
+    let value_static = interned(&value);
+    let name_static = if literal_name { interned(&name) } else { None };
+    match (literal_name, name_static, value_static) {
+        (false, _, Some(v)) => return (name, v),
+        (true, Some(n), Some(v)) => return (n, v),
+        (true, Some(n), None) => return (n, Bytes::copy_from_slice(&value)),
+        (true, None, Some(v)) => return (Bytes::copy_from_slice(&name), v),
+        _ => {}
+    }
     if literal_name {
         let mut m = BytesMut::with_capacity(name.len() + value.len());
         m.extend_from_slice(&name);
@@ -295,5 +353,43 @@ fn own(name: Bytes, value: Bytes, literal_name: bool) -> (Bytes, Bytes) {
         (n, m.freeze())
     } else {
         (name, Bytes::copy_from_slice(&value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(d: &mut Decoder, block: &[u8]) -> Vec<HeaderField> {
+        let mut out = Vec::new();
+        d.decode(&Bytes::copy_from_slice(block), &mut |f: HeaderField| {
+            out.push(f)
+        })
+        .expect("valid block");
+        out
+    }
+
+    /// A table entry with an interned name and value hands out the static strings (same
+    /// address as `INTERNED`), when inserted and on every later indexed reference; other
+    /// entries keep their own copies.
+    #[test]
+    fn interned_table_entries_are_static() {
+        let mut d = Decoder::new(4096);
+        // Literal with incremental indexing, new name "te", value "trailers" (plain strings);
+        // then literal with indexing, new name "x-a", value "trailers".
+        let first = decode_all(&mut d, b"\x40\x02te\x08trailers\x40\x03x-a\x08trailers");
+        // Indexed 63 (the older entry, te: trailers) and 62 (x-a: trailers).
+        let later = decode_all(&mut d, b"\xbf\xbe");
+        let te = INTERNED[0].as_ptr();
+        let trailers = INTERNED[1].as_ptr();
+        for f in [&first[0], &later[0]] {
+            assert_eq!((&f.name[..], &f.value[..]), (&b"te"[..], &b"trailers"[..]));
+            assert_eq!((f.name.as_ptr(), f.value.as_ptr()), (te, trailers));
+        }
+        for f in [&first[1], &later[1]] {
+            assert_eq!((&f.name[..], &f.value[..]), (&b"x-a"[..], &b"trailers"[..]));
+            assert_eq!(f.value.as_ptr(), trailers);
+            assert!(!INTERNED.iter().any(|i| i.as_ptr() == f.name.as_ptr()));
+        }
     }
 }
