@@ -138,7 +138,8 @@ struct Call {
 enum Side {
     Down {
         peer: SocketAddr,
-        sni: Option<String>,
+        /// Shared with each request's routing (an `Rc` clone, not a string copy per request).
+        sni: Option<Rc<str>>,
     },
     Up {
         origin: usize,
@@ -297,7 +298,10 @@ impl Forwarder {
         self.now = now;
         self.eps.insert(Endpoint {
             h2,
-            side: Side::Down { peer, sni },
+            side: Side::Down {
+                peer,
+                sni: sni.map(Rc::from),
+            },
             streams: HashMap::with_hasher(IdHashBuilder::new()),
             waker: None,
             draining: false,
