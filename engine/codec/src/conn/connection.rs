@@ -761,7 +761,8 @@ impl Connection {
         priority: Option<Priority>,
     ) -> Result<(), ConnError> {
         // Always decode first: the HPACK context must follow every block (RFC 9113 §4.3).
-        let mut fields = Vec::new();
+        // Every field takes at least one octet of the block: no regrowth for small blocks.
+        let mut fields = Vec::with_capacity(block.len().min(12));
         let too_large = match self.decoder.decode(&block, &mut |f| fields.push(f)) {
             Ok(()) => false,
             Err(HpackError::HeaderListTooLarge { .. }) => true,
