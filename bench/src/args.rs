@@ -166,7 +166,8 @@ pub struct LoadArgs {
     pub shards: u32,
     /// Busy-poll this many microseconds before a shard parks (0 = park at once): removes the
     /// generator's own wake-up latency from low-concurrency latency figures, at the price of a
-    /// busy CPU. Keep 0 when the generator shares its CPU with the target.
+    /// busy CPU. When the generator shares its CPU with the target, run it at `nice -n 19` so
+    /// the target preempts it at once.
     #[arg(long, default_value_t = 0)]
     pub spin_us: u64,
     /// Call shape.

@@ -252,21 +252,7 @@ pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, RtE
 /// its previous segment is acknowledged; with our ACKs delayed (up to tens of milliseconds) its
 /// responses trickle out one ACK at a time.
 pub fn set_quickack(stream: &TcpStream) -> std::io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: the fd belongs to `stream`, which is borrowed, so it stays open; the option value
-    // points to a live `c_int` whose size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    // SAFETY: the fd belongs to `stream`, which is borrowed for the whole call, so it stays open.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    socket2::SockRef::from(&fd).set_quickack(true)
 }

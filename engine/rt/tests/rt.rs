@@ -262,38 +262,20 @@ fn quickack_is_set_on_the_socket() {
     drop(l);
 }
 
+/// Runs `f` on `s` seen as a socket2 socket (the test reads the kernel's value back).
+fn with_sock<T>(s: &ringedge_rt::TcpStream, f: impl FnOnce(socket2::SockRef<'_>) -> T) -> T {
+    // SAFETY: the fd belongs to `s`, borrowed for the whole call, so it stays open.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(s)) };
+    f(socket2::SockRef::from(&fd))
+}
+
 fn set_quickack_raw(s: &ringedge_rt::TcpStream, v: libc::c_int) {
-    // SAFETY: the fd belongs to `s`, borrowed for the call; `v` is a live local of the size
-    // passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(s),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(TCP_QUICKACK)");
+    with_sock(s, |k| k.set_quickack(v != 0)).expect("setsockopt(TCP_QUICKACK)");
 }
 
 /// `TCP_QUICKACK` as the kernel reports it for `s`.
 fn quickack_of(s: &ringedge_rt::TcpStream) -> libc::c_int {
-    let mut v: libc::c_int = -1;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: the fd belongs to `s`, borrowed for the call; `v` and `len` are live locals of
-    // the sizes passed.
-    let rc = unsafe {
-        libc::getsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(s),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "getsockopt(TCP_QUICKACK)");
-    v
+    libc::c_int::from(with_sock(s, |k| k.quickack()).expect("getsockopt(TCP_QUICKACK)"))
 }
 
 #[test]

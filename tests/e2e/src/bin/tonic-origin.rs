@@ -77,7 +77,7 @@ fn main() {
         // server does (`serve_with_incoming` on a plain tokio listener would leave Nagle on).
         let incoming =
             tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(nodelay));
-        eprintln!("tonic-origin: h2c on {listen}");
+        eprintln!("tonic-origin: h2c on {}", incoming.local_addr()?);
         tonic::transport::Server::builder()
             .add_service(GreeterServer::new(Hello))
             .serve_with_incoming(incoming)
