@@ -3,11 +3,22 @@
 #   1. calls/s: `ringedge-bench load` (one shard) vs h2load (one thread), closed loop, same
 #      concurrency (16 connections x 32 streams), h2c, against the same origin;
 #   2. latency at a low rate: p50 of `ringedge-bench load --rate R` vs h2load --rps R, one
-#      connection, one stream (h2load's per-request log gives its p50);
+#      connection, one stream each (h2load's per-request log gives its p50). On a shared VM a
+#      run's p50 swings by +-30% within seconds for either tool (it rides on how fast idle vCPUs
+#      wake), so sequential runs cannot be compared to 10%. The two run *at the same time*
+#      against the same origin, ringedge-bench at 0.97 R so that the two schedules drift
+#      through each other instead of colliding on every call (both are exactly periodic),
+#      --lat-runs times per round; the report gives each run's ratio and their median.
+#      The default rate is 100/s because h2load's --rps timer fires at most every 10 ms
+#      (`rps_watcher.repeat = max(0.01, 1/rps)` in nghttp2's h2load.cc): at --rps 1000 and one
+#      stream it sends bursts of ten requests every 10 ms, each right after the previous
+#      response, so nine in ten of its calls find both CPUs awake and its p50 is not that of
+#      paced calls (measured: 161 us for the first call of a burst vs 105 us for the rest);
 #   3. origins: the `ringedge-bench origin` vs a stock tonic origin (tests/e2e's tonic-origin),
 #      each on one core, driven by `ringedge-bench load`: calls/s and origin CPU per call.
 #
-#   scripts/bench-loadgen.sh [--rounds N] [--duration SECS] [--rate R] [--quick]
+#   scripts/bench-loadgen.sh [--rounds N] [--duration SECS] [--rate R] [--lat-runs N]
+#                            [--lat-duration SECS] [--quick]
 #
 # Placement: the origin is pinned to CPU 0 and the load generator to CPU 1, so each generator is
 # measured against an origin it does not share a CPU with; the origin's CPU use during each run is
@@ -20,7 +31,9 @@ ROOT=$(pwd)
 
 ROUNDS=3
 DURATION=5
-RATE=1000
+RATE=100
+LAT_RUNS=3
+LAT_DURATION=5
 CONNS=16
 STREAMS=32
 while [ $# -gt 0 ]; do
@@ -28,10 +41,15 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
-        --quick) ROUNDS=1; DURATION=3; shift ;;
+        --lat-runs) LAT_RUNS=$2; shift 2 ;;
+        --lat-duration) LAT_DURATION=$2; shift 2 ;;
+        --quick) ROUNDS=1; DURATION=3; LAT_RUNS=2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+
+# ringedge-bench's rate in the concurrent low-rate runs (see the top).
+OUR_LAT_RATE=$(python3 -c "import sys; print(round(float(sys.argv[1]) * 0.97, 3))" "$RATE")
 
 OUT="$ROOT/out/bench-loadgen/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
@@ -125,14 +143,25 @@ for round in $(seq 1 "$ROUNDS"); do
             "http://127.0.0.1:$RE_ORIGIN_PORT$PATH_"
     }
     if [ $((round % 2)) = 1 ]; then gen_ours; gen_h2load; else gen_h2load; gen_ours; fi
-    # 2. Latency at a low rate, one connection, one stream.
-    measure "lat-ringedge-r$round" "$RE_ORIGIN_PID" "$BIN/ringedge-bench" load \
-        "h2c://127.0.0.1:$RE_ORIGIN_PORT$PATH_" --connections 1 --streams 1 --rate "$RATE" \
-        --shards 1 --duration "${DURATION}s" --warmup 1s --no-progress \
-        --json "$OUT/lat-ringedge-r$round.json"
-    measure "lat-h2load-r$round" "$RE_ORIGIN_PID" h2load -c 1 -m 1 --rps "$RATE" \
-        -D "$DURATION" --warm-up-time 1 "${H2LOAD_ARGS[@]}" --log-file "$OUT/lat-h2load-r$round.log" \
-        "http://127.0.0.1:$RE_ORIGIN_PORT$PATH_"
+    # 2. Latency at a low rate, one connection, one stream each, both generators at once (see
+    #    the top). h2load appends to an existing --log-file, so every run gets a new one.
+    for i in $(seq 1 "$LAT_RUNS"); do
+        name="r$round-$i"
+        rm -f "$OUT/lat-h2load-$name.log"
+        taskset -c "$LOAD_CPU" "$BIN/ringedge-bench" load "h2c://127.0.0.1:$RE_ORIGIN_PORT$PATH_" \
+            --connections 1 --streams 1 --rate "$OUR_LAT_RATE" --shards 1 \
+            --duration "${LAT_DURATION}s" --warmup 1s --no-progress \
+            --json "$OUT/lat-ringedge-$name.json" >"$OUT/lat-ringedge-$name.txt" 2>&1 &
+        lat_ours=$!
+        PIDS+=($lat_ours)
+        taskset -c "$LOAD_CPU" h2load -c 1 -m 1 --rps "$RATE" -D "$LAT_DURATION" --warm-up-time 1 \
+            "${H2LOAD_ARGS[@]}" --log-file "$OUT/lat-h2load-$name.log" \
+            "http://127.0.0.1:$RE_ORIGIN_PORT$PATH_" >"$OUT/lat-h2load-$name.txt" 2>&1 &
+        lat_h2=$!
+        PIDS+=($lat_h2)
+        wait "$lat_ours" || echo "warning: lat-ringedge-$name failed (see $OUT/lat-ringedge-$name.txt)" >&2
+        wait "$lat_h2" || echo "warning: lat-h2load-$name failed (see $OUT/lat-h2load-$name.txt)" >&2
+    done
     # 3. Origins on one core each, same generator and concurrency.
     for o in ringedge tonic; do
         if [ "$o" = ringedge ]; then port=$RE_ORIGIN_PORT; opid=$RE_ORIGIN_PID; else port=$TONIC_PORT; opid=$TONIC_PID; fi
@@ -144,7 +173,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 python3 - "$OUT" "$(getconf CLK_TCK)" "$DURATION" \
-    "rounds=$ROUNDS duration=${DURATION}s rate=$RATE conns=$CONNS streams=$STREAMS origin_cpu=$ORIGIN_CPU load_cpu=$LOAD_CPU" \
+    "rounds=$ROUNDS duration=${DURATION}s rate=$RATE lat_runs=$LAT_RUNS our_lat_rate=$OUR_LAT_RATE lat_duration=${LAT_DURATION}s conns=$CONNS streams=$STREAMS origin_cpu=$ORIGIN_CPU load_cpu=$LOAD_CPU" \
     "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
 import json, os, re, statistics, sys
 out, tck, dur, settings, commit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
@@ -209,10 +238,22 @@ res["gen_h2load_cpu_us_per_call"] = med(per)
 busy = lambda name: cpu.get(name, 0) / (dur + 1)  # warm-up second included in the window
 res["origin_busy_ringedge_run"] = med([busy(f"gen-ringedge-r{r}") for r in rounds])
 res["origin_busy_h2load_run"] = med([busy(f"gen-h2load-r{r}") for r in rounds])
-lat_ours = [ours(f"lat-ringedge-r{r}") for r in rounds]
-res["p50_ringedge_uncorrected_us"] = med([j["latency_us"]["uncorrected"]["p50"] for j in lat_ours if j])
+lat_names = sorted({m.group(1) for f in os.listdir(out) for m in [re.match(r"lat-ringedge-(r\d+-\d+)\.json$", f)] if m})
+lat_ours = [ours(f"lat-ringedge-{n}") for n in lat_names]
+runs_ours = [j["latency_us"]["uncorrected"]["p50"] for j in lat_ours if j]
+runs_h2 = [x for x in (h2load_p50(f"lat-h2load-{n}") for n in lat_names) if x is not None]
+res["p50_ringedge_uncorrected_us"] = med(runs_ours)
 res["p50_ringedge_corrected_us"] = med([j["latency_us"]["corrected"]["p50"] for j in lat_ours if j])
-res["p50_h2load_us"] = med([h2load_p50(f"lat-h2load-r{r}") for r in rounds])
+res["p50_h2load_us"] = med(runs_h2)
+res["p50_runs_ringedge_us"] = runs_ours
+res["p50_runs_h2load_us"] = runs_h2
+pair_ratios = []
+for n in lat_names:
+    j, h = ours(f"lat-ringedge-{n}"), h2load_p50(f"lat-h2load-{n}")
+    if j and h:
+        pair_ratios.append(round(j["latency_us"]["uncorrected"]["p50"] / h, 3))
+res["p50_ratio_per_run"] = pair_ratios
+res["p50_ratio_median"] = med(pair_ratios)
 for o in ["ringedge", "tonic"]:
     js = [ours(f"origin-{o}-r{r}") for r in rounds]
     res[f"origin_{o}_rps"] = med([j["throughput_rps"] for j in js if j])
@@ -240,8 +281,9 @@ lines.append(f"  generator CPU per call: ringedge-bench {fmt(res['gen_ringedge_c
 if (res["origin_busy_ringedge_run"] or 0) > 0.9:
     lines.append("  - the origin was saturated during ringedge-bench's runs: its figure is origin-bound (a lower bound of the generator's)")
 lines += [
-    f"- 2. one connection, one stream, {settings.split('rate=')[1].split()[0]}/s: p50 ringedge-bench {fmt(res['p50_ringedge_uncorrected_us'])} µs"
-    f" (corrected {fmt(res['p50_ringedge_corrected_us'])}) vs h2load {fmt(res['p50_h2load_us'])} µs = {ratio(res['p50_ringedge_uncorrected_us'], res['p50_h2load_us'])}",
+    f"- 2. one connection, one stream, {settings.split('rate=')[1].split()[0]}/s (ringedge-bench {settings.split('our_lat_rate=')[1].split()[0]}/s): p50 ringedge-bench {fmt(res['p50_ringedge_uncorrected_us'])} µs"
+    f" (corrected {fmt(res['p50_ringedge_corrected_us'])}) vs h2load {fmt(res['p50_h2load_us'])} µs (medians of {len(runs_ours)} runs, both tools at once);"
+    f" median of the runs' ratios **{fmt(res['p50_ratio_median'], 2)}x** (per run: {', '.join(f'{x:.2f}' for x in pair_ratios) or 'n/a'})",
     f"- 3. origins on one core, same load: ringedge-bench origin {fmt(res['origin_ringedge_rps'])} calls/s, {fmt(res['origin_ringedge_cpu_us_per_call'], 2)} µs CPU/call;"
     f" tonic {fmt(res['origin_tonic_rps'])} calls/s, {fmt(res['origin_tonic_cpu_us_per_call'], 2)} µs CPU/call"
     f" = **{ratio(res['origin_ringedge_rps'], res['origin_tonic_rps'])}** calls/s (errors {res['origin_ringedge_errors']} / {res['origin_tonic_errors']})",
