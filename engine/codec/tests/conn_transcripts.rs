@@ -1107,11 +1107,19 @@ fn padding_is_released_automatically() {
 fn send_data_respects_windows_and_reports_capacity() {
     let mut p = Peer::server(ConnConfig::default());
     p.open(1, true);
+    // Before our HEADERS send_data refuses DATA, and send_capacity says so.
+    assert_eq!(p.conn.send_capacity(s(1)), None);
+    assert!(p
+        .conn
+        .send_data(s(1), Bytes::from_static(b"x"), false)
+        .is_err());
     p.conn
         .send_headers(s(1), &[f(":status", "200")], false)
         .unwrap();
     p.frames();
     p.events();
+    assert_eq!(p.conn.send_capacity(s(1)), Some(65_535));
+    assert_eq!(p.conn.send_capacity(s(3)), None, "unknown stream");
     let big = Bytes::from(vec![1u8; 100_000]);
     let n = p.conn.send_data(s(1), big.clone(), true).unwrap();
     assert_eq!(n, 65_535, "peer's default windows");

@@ -672,3 +672,46 @@ proptest! {
         prop_assert_eq!(w.messages_completed(), msgs.len() as u64);
     }
 }
+
+proptest! {
+    /// `check` (borrowed chunks, no events) reaches the same verdict, chunk by chunk, as `feed`
+    /// on any bytes split anywhere: errors (bad flag, too large), completed counts, boundary
+    /// state and the final `finish`.
+    #[test]
+    fn walker_check_agrees_with_feed(
+        body in proptest::collection::vec(any::<u8>(), 0..400),
+        framed in proptest::collection::vec(
+            (0u8..3, proptest::collection::vec(any::<u8>(), 0..120)),
+            0..5,
+        ),
+        use_framed in any::<bool>(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..10),
+        max in 0u32..200,
+    ) {
+        // Either arbitrary bytes or well-formed frames (flags 0..3, so some are bad).
+        let bytes = if use_framed {
+            framed.iter().flat_map(|(f, p)| frame(*f, p)).collect::<Vec<u8>>()
+        } else {
+            body
+        };
+        let body = Bytes::from(bytes);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        points.push(0);
+        points.push(body.len());
+        points.sort_unstable();
+        let limits = WalkerLimits { max_message_size: max };
+        let (mut fed, mut checked) = (MessageWalker::new(limits), MessageWalker::new(limits));
+        for w in points.windows(2) {
+            let chunk = body.slice(w[0]..w[1]);
+            let a = fed.feed(chunk.clone(), |_| {});
+            let b = checked.check(&chunk);
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(fed.messages_completed(), checked.messages_completed());
+            prop_assert_eq!(fed.at_boundary(), checked.at_boundary());
+            if a.is_err() {
+                break;
+            }
+        }
+        prop_assert_eq!(fed.finish(), checked.finish());
+    }
+}

@@ -237,10 +237,11 @@ impl Connection {
         self.peer_max_concurrent
     }
     /// Bytes `send_data` would accept on `stream` now (min of stream and connection windows);
-    /// `None` if the stream is not open for sending.
+    /// `None` when `send_data` would refuse any DATA: the connection is closed, the stream is
+    /// not open for sending, or our HEADERS have not been sent on it yet.
     pub fn send_capacity(&self, stream: StreamId) -> Option<usize> {
-        let s = self.streams.get(&stream.get())?;
-        if !s.local_open() {
+        let s = self.writable(stream).ok()?;
+        if !s.local_headers_sent {
             return None;
         }
         Some(s.send_window.min(self.conn_send_window).max(0) as usize)

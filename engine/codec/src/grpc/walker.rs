@@ -3,8 +3,9 @@
 //!
 //! The walker is fed the DATA payloads of one direction of one stream, in order, as `Bytes`
 //! chunks. It emits [`WalkEvent`]s: a start (flag and length), payload pieces that are
-//! zero-copy views (`Bytes::slice`) of the chunks, and an end. A 5-byte prefix may be split
-//! across chunks (it is held in a 5-byte array, the only bytes ever copied).
+//! zero-copy views (`Bytes::slice`) of the chunks, and an end; or it checks borrowed chunks
+//! ([`MessageWalker::check`]: same verdicts, no events, no reference counts). A 5-byte prefix
+//! may be split across chunks (it is held in a 5-byte array, the only bytes ever copied).
 //!
 //! Invariants: payload pieces are never empty; the pieces of a message sum to its declared
 //! length; after an error the walker is poisoned and repeats that error.
@@ -49,6 +50,13 @@ pub enum WalkEvent {
     Payload(Bytes),
     /// The current message is complete.
     MessageEnd,
+}
+
+/// A [`WalkEvent`] with the payload as a range of the chunk being walked.
+enum Step {
+    Start { compressed: bool, len: u32 },
+    Payload(std::ops::Range<usize>),
+    End,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +112,24 @@ impl MessageWalker {
         chunk: Bytes,
         mut sink: F,
     ) -> Result<(), GrpcError> {
+        self.walk(&chunk, |ev| {
+            sink(match ev {
+                Step::Start { compressed, len } => WalkEvent::MessageStart { compressed, len },
+                Step::Payload(r) => WalkEvent::Payload(chunk.slice(r)),
+                Step::End => WalkEvent::MessageEnd,
+            })
+        })
+    }
+
+    /// Checks the next chunk (message prefixes, limits) without producing events: the same
+    /// state machine as [`Self::feed`], for callers that only need the verdict, at the cost of
+    /// no reference count on the chunk.
+    pub fn check(&mut self, chunk: &[u8]) -> Result<(), GrpcError> {
+        self.walk(chunk, |_| {})
+    }
+
+    /// The walk itself; payload pieces are ranges of `chunk`.
+    fn walk<F: FnMut(Step)>(&mut self, chunk: &[u8], mut sink: F) -> Result<(), GrpcError> {
         let mut pos = 0usize;
         loop {
             match &mut self.state {
@@ -137,12 +163,12 @@ impl MessageWalker {
                             max: self.limits.max_message_size,
                         });
                     }
-                    sink(WalkEvent::MessageStart {
+                    sink(Step::Start {
                         compressed: flag == 1,
                         len,
                     });
                     if len == 0 {
-                        sink(WalkEvent::MessageEnd);
+                        sink(Step::End);
                         self.completed += 1;
                         self.state = State::Prefix(0);
                     } else {
@@ -159,12 +185,12 @@ impl MessageWalker {
                     let avail = chunk.len() - pos;
                     // remaining fits in u32 <= usize on all supported targets (>= 32-bit).
                     let take = avail.min(*remaining as usize);
-                    sink(WalkEvent::Payload(chunk.slice(pos..pos + take)));
+                    sink(Step::Payload(pos..pos + take));
                     pos += take;
                     // take <= remaining, so this cannot underflow.
                     *remaining -= take as u32;
                     if *remaining == 0 {
-                        sink(WalkEvent::MessageEnd);
+                        sink(Step::End);
                         self.completed += 1;
                         self.state = State::Prefix(0);
                     }
