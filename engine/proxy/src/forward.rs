@@ -209,21 +209,36 @@ impl std::fmt::Debug for Forwarder {
 
 /// Sends what `q` holds on `sid` as far as the peer's windows allow, then the end of that
 /// direction (trailers, or an empty DATA with END_STREAM) once everything went. Returns the
-/// bytes the codec accepted; `accepted` sees each accepted piece as a view of the chunk.
+/// bytes the codec accepted; `accepted` sees each accepted piece (a view of the chunk: clone it
+/// to keep it). A chunk that fits the window moves into the codec whole, so the common case
+/// costs no reference count here.
 fn send_queued(
     h2: &mut Connection,
     sid: StreamId,
     q: &mut Queue,
-    mut accepted: impl FnMut(Bytes),
+    mut accepted: impl FnMut(&Bytes),
 ) -> usize {
     let mut released = 0usize;
     while let Some(chunk) = q.chunks.pop_front() {
         let end = q.chunks.is_empty() && q.end && q.trailers.is_none();
         let len = chunk.len();
+        if h2.send_capacity(sid).is_some_and(|room| room >= len) {
+            // send_capacity is what send_data accepts: all of it.
+            accepted(&chunk);
+            let n = h2.send_data(sid, chunk, end).unwrap_or(0);
+            debug_assert_eq!(n, len, "send_capacity promised room for the whole chunk");
+            released += n;
+            if end {
+                q.end_sent = true;
+            }
+            continue;
+        }
+        // Part of it (or none) fits: offer all of it, so the codec notes the stream as blocked
+        // and reports SendCapacity when the window opens.
         let n = h2.send_data(sid, chunk.clone(), end).unwrap_or(0);
         if n > 0 {
             released += n;
-            accepted(chunk.slice(..n));
+            accepted(&chunk.slice(..n));
         }
         if n < len {
             q.chunks.push_front(chunk.slice(n..));
@@ -651,7 +666,7 @@ impl Forwarder {
         let Some(walker) = walker else {
             return true;
         };
-        match walker.feed(data.clone(), |_| {}) {
+        match walker.check(data) {
             Ok(()) => true,
             Err(err) => {
                 let side = if request { "request" } else { "response" };
@@ -1108,7 +1123,7 @@ impl Forwarder {
             if *retry_ok {
                 if *sent_bytes + piece.len() <= limit {
                     *sent_bytes += piece.len();
-                    sent.push(piece);
+                    sent.push(piece.clone());
                 } else {
                     *retry_ok = false;
                     sent.clear();
