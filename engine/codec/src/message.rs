@@ -127,41 +127,42 @@ impl fmt::Display for Lossy<'_> {
     }
 }
 
-/// The parts of a request an edge looks at, as views of the decoded field list.
+/// The parts of a request an edge looks at, borrowed from the decoded field list (no
+/// reference count is taken: the forwarder keeps the list itself).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RequestHead {
+pub struct RequestHead<'a> {
     /// `:method`.
-    pub method: Bytes,
+    pub method: &'a [u8],
     /// `:scheme`.
-    pub scheme: Bytes,
+    pub scheme: &'a [u8],
     /// `:authority`, or `host` when `:authority` is absent.
-    pub authority: Option<Bytes>,
+    pub authority: Option<&'a [u8]>,
     /// `:path`.
-    pub path: Bytes,
+    pub path: &'a [u8],
     /// `content-type`, when present (the first one).
-    pub content_type: Option<Bytes>,
+    pub content_type: Option<&'a [u8]>,
     /// `grpc-timeout`, when present (the first one).
-    pub grpc_timeout: Option<Bytes>,
+    pub grpc_timeout: Option<&'a [u8]>,
     /// Whether `te: trailers` was sent.
     pub te_trailers: bool,
     /// `content-length`, when present.
     pub content_length: Option<u64>,
 }
 
-/// The parts of a response an edge looks at.
+/// The parts of a response an edge looks at, borrowed from the decoded field list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ResponseHead {
+pub struct ResponseHead<'a> {
     /// `:status`.
     pub status: u16,
     /// `content-type`, when present.
-    pub content_type: Option<Bytes>,
+    pub content_type: Option<&'a [u8]>,
     /// `grpc-status`, when present (a Trailers-Only response carries it here).
-    pub grpc_status: Option<Bytes>,
+    pub grpc_status: Option<&'a [u8]>,
     /// `content-length`, when present.
     pub content_length: Option<u64>,
 }
 
-impl ResponseHead {
+impl ResponseHead<'_> {
     /// A 1xx response: a final response follows (§8.1).
     pub fn is_informational(&self) -> bool {
         (100..200).contains(&self.status)
@@ -284,13 +285,13 @@ fn check_regular(field: &HeaderField) -> Result<(), MessageError> {
     Ok(())
 }
 
-fn set_once(slot: &mut Option<Bytes>, field: &HeaderField) -> Result<(), MessageError> {
+fn set_once<'a>(slot: &mut Option<&'a [u8]>, field: &'a HeaderField) -> Result<(), MessageError> {
     if slot.is_some() {
         return Err(MessageError::DuplicatePseudoHeader {
             name: field.name.clone(),
         });
     }
-    *slot = Some(field.value.clone());
+    *slot = Some(&field.value);
     Ok(())
 }
 
@@ -298,10 +299,10 @@ fn set_once(slot: &mut Option<Bytes>, field: &HeaderField) -> Result<(), Message
 ///
 /// CONNECT (§8.5) is refused as malformed unless it has `:authority` and neither `:scheme` nor
 /// `:path`; an edge for gRPC forwards no CONNECT, but the shape is still validated here.
-pub fn parse_request(fields: &[HeaderField]) -> Result<RequestHead, MessageError> {
+pub fn parse_request(fields: &[HeaderField]) -> Result<RequestHead<'_>, MessageError> {
     let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
     let mut head = RequestHead::default();
-    let mut host: Option<Bytes> = None;
+    let mut host: Option<&[u8]> = None;
     let mut regular_seen = false;
     for field in fields {
         if field.name.first() == Some(&b':') {
@@ -330,21 +331,21 @@ pub fn parse_request(fields: &[HeaderField]) -> Result<RequestHead, MessageError
         check_regular(field)?;
         match field.name.as_ref() {
             b"content-type" if head.content_type.is_none() => {
-                head.content_type = Some(field.value.clone())
+                head.content_type = Some(&field.value)
             }
             b"grpc-timeout" if head.grpc_timeout.is_none() => {
-                head.grpc_timeout = Some(field.value.clone())
+                head.grpc_timeout = Some(&field.value)
             }
             b"te" => head.te_trailers = true,
             b"content-length" => parse_content_length(&field.value, &mut head.content_length)?,
-            b"host" if host.is_none() => host = Some(field.value.clone()),
+            b"host" if host.is_none() => host = Some(&field.value),
             _ => {}
         }
     }
     let method = method
         .filter(|m| !m.is_empty())
         .ok_or(MessageError::MissingPseudoHeader { name: ":method" })?;
-    if method.as_ref() == b"CONNECT" {
+    if method == b"CONNECT" {
         if scheme.is_some() || path.is_some() {
             return Err(MessageError::UnknownPseudoHeader {
                 name: Bytes::from_static(if scheme.is_some() {
@@ -368,7 +369,7 @@ pub fn parse_request(fields: &[HeaderField]) -> Result<RequestHead, MessageError
     head.method = method;
     // §8.3.1: a request with both `:authority` and `host` must not let them differ.
     head.authority = match (authority, host) {
-        (Some(a), Some(h)) if !a.eq_ignore_ascii_case(&h) => {
+        (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => {
             return Err(MessageError::AuthorityHostMismatch)
         }
         (Some(a), _) => Some(a),
@@ -378,8 +379,8 @@ pub fn parse_request(fields: &[HeaderField]) -> Result<RequestHead, MessageError
 }
 
 /// Validates a response header list (RFC 9113 §8.2, §8.3.2) and extracts its [`ResponseHead`].
-pub fn parse_response(fields: &[HeaderField]) -> Result<ResponseHead, MessageError> {
-    let mut status: Option<Bytes> = None;
+pub fn parse_response(fields: &[HeaderField]) -> Result<ResponseHead<'_>, MessageError> {
+    let mut status: Option<&[u8]> = None;
     let mut head = ResponseHead::default();
     let mut regular_seen = false;
     for field in fields {
@@ -399,17 +400,15 @@ pub fn parse_response(fields: &[HeaderField]) -> Result<ResponseHead, MessageErr
         check_regular(field)?;
         match field.name.as_ref() {
             b"content-type" if head.content_type.is_none() => {
-                head.content_type = Some(field.value.clone())
+                head.content_type = Some(&field.value)
             }
-            b"grpc-status" if head.grpc_status.is_none() => {
-                head.grpc_status = Some(field.value.clone())
-            }
+            b"grpc-status" if head.grpc_status.is_none() => head.grpc_status = Some(&field.value),
             b"content-length" => parse_content_length(&field.value, &mut head.content_length)?,
             _ => {}
         }
     }
     let status = status.ok_or(MessageError::MissingPseudoHeader { name: ":status" })?;
-    match status.as_ref() {
+    match status {
         [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9'] => {
             head.status =
                 u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
@@ -519,13 +518,14 @@ mod tests {
 
     #[test]
     fn grpc_request_is_parsed_into_views() {
-        let head = parse_request(&grpc_request()).unwrap();
-        assert_eq!(head.method, "POST");
-        assert_eq!(head.scheme, "https");
-        assert_eq!(head.path, "/helloworld.Greeter/SayHello");
-        assert_eq!(head.authority.as_deref(), Some(&b"api.example.com:443"[..]));
-        assert_eq!(head.content_type.as_deref(), Some(&b"application/grpc"[..]));
-        assert_eq!(head.grpc_timeout.as_deref(), Some(&b"1S"[..]));
+        let fields = grpc_request();
+        let head = parse_request(&fields).unwrap();
+        assert_eq!(head.method, b"POST");
+        assert_eq!(head.scheme, b"https");
+        assert_eq!(head.path, b"/helloworld.Greeter/SayHello");
+        assert_eq!(head.authority, Some(&b"api.example.com:443"[..]));
+        assert_eq!(head.content_type, Some(&b"application/grpc"[..]));
+        assert_eq!(head.grpc_timeout, Some(&b"1S"[..]));
         assert!(head.te_trailers);
         assert_eq!(head.content_length, None);
     }
@@ -536,7 +536,7 @@ mod tests {
         fields.retain(|x| x.name != ":authority");
         fields.push(f("host", "h.example"));
         assert_eq!(
-            parse_request(&fields).unwrap().authority.as_deref(),
+            parse_request(&fields).unwrap().authority,
             Some(&b"h.example"[..])
         );
         let mut fields = grpc_request();
@@ -700,10 +700,7 @@ mod tests {
     #[test]
     fn connect_shape() {
         let ok = vec![f(":method", "CONNECT"), f(":authority", "h:443")];
-        assert_eq!(
-            parse_request(&ok).unwrap().authority.as_deref(),
-            Some(&b"h:443"[..])
-        );
+        assert_eq!(parse_request(&ok).unwrap().authority, Some(&b"h:443"[..]));
         let bad = vec![
             f(":method", "CONNECT"),
             f(":authority", "h:443"),
@@ -714,14 +711,14 @@ mod tests {
 
     #[test]
     fn responses() {
-        let head = parse_response(&[
+        let fields = [
             f(":status", "200"),
             f("content-type", "application/grpc"),
             f("grpc-status", "7"),
-        ])
-        .unwrap();
+        ];
+        let head = parse_response(&fields).unwrap();
         assert_eq!(head.status, 200);
-        assert_eq!(head.grpc_status.as_deref(), Some(&b"7"[..]));
+        assert_eq!(head.grpc_status, Some(&b"7"[..]));
         assert!(parse_response(&[f(":status", "103")])
             .unwrap()
             .is_informational());

@@ -731,7 +731,6 @@ impl Forwarder {
         };
         let is_grpc = head
             .content_type
-            .as_deref()
             .map(|ct| grpc::classify_content_type(ct).is_grpc())
             .unwrap_or(false);
         if is_grpc {
@@ -744,14 +743,14 @@ impl Forwarder {
             _ => None,
         };
         let plan = Rc::clone(&self.plan);
-        let authority = head.authority.clone().unwrap_or_default();
+        let authority = head.authority.unwrap_or_default();
         let host_name = |i: usize| plan.host_names.get(i).map(String::as_str).unwrap_or("?");
-        let (host, route) = match plan.routes.lookup(&authority, sni.as_deref(), &head.path) {
+        let (host, route) = match plan.routes.lookup(authority, sni.as_deref(), head.path) {
             RouteDecision::Matched { host, route } => (host, route),
             RouteDecision::NoRoute { host } => {
                 let msg = format!(
                     "no route for {} on host {}",
-                    String::from_utf8_lossy(&head.path),
+                    String::from_utf8_lossy(head.path),
                     host_name(host.index)
                 );
                 return self.answer_unrouted(
@@ -766,7 +765,7 @@ impl Forwarder {
             RouteDecision::NoHost => {
                 let msg = format!(
                     "no host configured for {}",
-                    String::from_utf8_lossy(&authority)
+                    String::from_utf8_lossy(authority)
                 );
                 return self.answer_unrouted(
                     ep,
@@ -781,7 +780,7 @@ impl Forwarder {
                 let msg = format!(
                     "TLS server name {} does not match :authority {}",
                     sni.as_deref().unwrap_or("(none)"),
-                    String::from_utf8_lossy(&authority)
+                    String::from_utf8_lossy(authority)
                 );
                 return self.answer_unrouted(
                     ep,
@@ -806,7 +805,7 @@ impl Forwarder {
         // Deadline: starts when the HEADERS arrive (now).
         let mut deadline = None;
         if is_grpc {
-            let budget = match head.grpc_timeout.as_deref().map(grpc::parse_timeout) {
+            let budget = match head.grpc_timeout.map(grpc::parse_timeout) {
                 Some(Ok(d)) => Some(match route.max_deadline {
                     Some(cap) => d.min(cap),
                     None => d,
@@ -833,6 +832,8 @@ impl Forwarder {
             }
         }
         let origin = route.origin;
+        // The head borrows `fields`, which the call takes over.
+        let req_remaining = head.content_length;
         let call = self.calls.insert(Call {
             down: ep,
             down_sid: sid,
@@ -857,7 +858,7 @@ impl Forwarder {
             resp_started: false,
             up_done: false,
             client_done: end_stream,
-            req_remaining: head.content_length,
+            req_remaining,
             walk_req: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
             walk_resp: is_grpc.then(|| MessageWalker::new(self.walker_limits())),
             avoid: None,
