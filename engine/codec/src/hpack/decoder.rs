@@ -17,10 +17,12 @@
 //! buffer or an arena chunk, so the table's memory stays within its §4.1 size plus overhead.
 //! A table string equal to one of the few names and values every gRPC call repeats
 //! ([`INTERNED`]) is a static `Bytes` instead, so the fields decoded from that entry on every
-//! later request share it without reference counting.
+//! later request share it without reference counting; so is a literal name, or the value of a
+//! field like `:authority` or `user-agent`, while the thread's bounded pool of immortal strings
+//! has room ([`super::pool`], at most `POOL_BYTES` per thread).
 
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC, STATIC_LEN};
-use super::{huffman, integer, HeaderField, HeaderSink, HpackError};
+use super::{huffman, integer, pool, HeaderField, HeaderSink, HpackError};
 use bytes::{Bytes, BytesMut};
 
 /// Size of the arena chunks Huffman-decoded strings are carved from (one allocation per chunk
@@ -333,11 +335,22 @@ fn interned(s: &[u8]) -> Option<Bytes> {
 
 /// Copies a new table entry into one exact-size allocation shared by name and value (the name
 /// only if it was a literal; an indexed name is already a static or table string), or uses
-/// the static copy of an [`INTERNED`] name or value.
+/// the static copy of an [`INTERNED`] name or value, or the thread's pooled copy
+/// ([`super::pool`]) of a literal name or of the value of a field the pool lists.
 #[inline]
 fn own(name: Bytes, value: Bytes, literal_name: bool) -> (Bytes, Bytes) {
-    let value_static = interned(&value);
-    let name_static = if literal_name { interned(&name) } else { None };
+    let value_static = interned(&value).or_else(|| {
+        if pool::pools_value_of(&name) {
+            pool::pooled(&value)
+        } else {
+            None
+        }
+    });
+    let name_static = if literal_name {
+        interned(&name).or_else(|| pool::pooled(&name))
+    } else {
+        None
+    };
     match (literal_name, name_static, value_static) {
         (false, _, Some(v)) => return (name, v),
         (true, Some(n), Some(v)) => return (n, v),
@@ -391,5 +404,44 @@ mod tests {
             assert_eq!(f.value.as_ptr(), trailers);
             assert!(!INTERNED.iter().any(|i| i.as_ptr() == f.name.as_ptr()));
         }
+    }
+
+    /// Two connections on one thread: `:authority` values and literal names come from the
+    /// thread's pool (one immortal copy for both tables and every later reference); values of
+    /// unlisted fields are each table's own copy.
+    #[test]
+    fn pooled_table_entries_are_shared_across_decoders() {
+        // :authority (static name index 1) = "api.example.com", then literal name
+        // "x-request-id" = "abc", both with incremental indexing.
+        let block = b"\x41\x0fapi.example.com\x40\x0cx-request-id\x03abc";
+        let (mut d1, mut d2) = (Decoder::new(4096), Decoder::new(4096));
+        let a = decode_all(&mut d1, block);
+        let b = decode_all(&mut d2, block);
+        let a_later = decode_all(&mut d1, b"\xbf\xbe");
+        assert_eq!(
+            (&a[0].name[..], &a[0].value[..]),
+            (&b":authority"[..], &b"api.example.com"[..])
+        );
+        assert_eq!(
+            (&a[1].name[..], &a[1].value[..]),
+            (&b"x-request-id"[..], &b"abc"[..])
+        );
+        assert_eq!(a_later, a);
+        for f in [&b[0], &a_later[0]] {
+            assert_eq!(f.value.as_ptr(), a[0].value.as_ptr(), "pooled :authority");
+        }
+        for f in [&b[1], &a_later[1]] {
+            assert_eq!(f.name.as_ptr(), a[1].name.as_ptr(), "pooled literal name");
+        }
+        assert_ne!(
+            b[1].value.as_ptr(),
+            a[1].value.as_ptr(),
+            "x-request-id values not pooled"
+        );
+        assert_eq!(
+            a_later[1].value.as_ptr(),
+            a[1].value.as_ptr(),
+            "same table entry"
+        );
     }
 }

@@ -29,6 +29,7 @@ mod decoder;
 mod encoder;
 pub mod huffman;
 pub mod integer;
+pub mod pool;
 pub mod table;
 
 pub use decoder::{Decoder, ARENA_CHUNK, DEFAULT_MAX_HEADER_LIST_SIZE};
