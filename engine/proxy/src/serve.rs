@@ -76,6 +76,8 @@ pub struct ServerSpec {
     pub make_plan: Arc<dyn Fn() -> Plan + Send + Sync>,
     /// Plain-HTTP/1.1 metrics endpoint (`GET /metrics`, `GET /healthz`), served by shard 0.
     pub admin: Option<SocketAddr>,
+    /// Each shard's HPACK string pool limit (`[limits.h2] hpack_pool_bytes`).
+    pub hpack_pool_bytes: usize,
 }
 
 impl std::fmt::Debug for ServerSpec {
@@ -256,6 +258,7 @@ async fn run_shard(
     admin_blocks: Option<Vec<Arc<ShardBlock>>>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
+    ringedge_codec::hpack::pool::set_pool_limit(spec.hpack_pool_bytes);
     let metrics = Rc::new(Metrics::default());
     let plan = Rc::new((spec.make_plan)());
     let fw = Rc::new(RefCell::new(Forwarder::new(

@@ -178,6 +178,7 @@ pub fn build_spec(config: &Config) -> Result<ServerSpec, RunError> {
         drain_timeout: config.server.drain_timeout,
         make_plan,
         admin: config.admin.listen,
+        hpack_pool_bytes: config.limits.h2.hpack_pool_bytes as usize,
     })
 }
 

@@ -154,9 +154,10 @@ fn defaults_are_the_documented_ones() {
         (
             h2.max_resets_per_window,
             h2.flood_window_ms,
-            h2.max_pending_output
+            h2.max_pending_output,
+            h2.hpack_pool_bytes
         ),
-        (200, 1000, 4_194_304)
+        (200, 1000, 4_194_304, 16_384)
     );
     assert_eq!(c.limits.grpc.max_message_bytes, 16 << 20);
     assert_eq!(c.limits.grpc.max_stream_buffer_bytes, 262_144);
@@ -262,6 +263,7 @@ initial_stream_window = 2147483648
 connection_window = 1000
 max_concurrent_streams = 0
 flood_window_ms = 0
+hpack_pool_bytes = 2000000
 
 [limits.grpc]
 max_message_bytes = 0
@@ -366,6 +368,10 @@ names = []
         ),
         ("limits.h2.max_concurrent_streams", "0 is out of range"),
         ("limits.h2.flood_window_ms", "0 is out of range"),
+        (
+            "limits.h2.hpack_pool_bytes",
+            "2000000 is out of range 0..=1048576",
+        ),
         ("limits.grpc.max_message_bytes", "0 is out of range"),
         (
             "limits.grpc.max_stream_buffer_bytes",

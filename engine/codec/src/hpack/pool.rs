@@ -8,14 +8,15 @@
 //! thread's pool has room. A shard is one thread, so a shard's connections share its pool and
 //! nothing is shared between shards (no lock, no atomic).
 //!
-//! What it must not do: hold more than [`POOL_BYTES`] per thread (pooled strings are never
-//! freed: they live until the process exits), admit a string longer than
+//! What it must not do: hold more than the thread's limit ([`POOL_BYTES`] unless
+//! [`set_pool_limit`] changed it; pooled strings are never freed: they live until the process
+//! exits), admit a string longer than
 //! [`POOL_MAX_STRING`], or admit values of other fields (a per-request value such as a request
 //! id would fill the pool with strings seen once).
 //!
 //! Invariants: a string's pooled copy never changes once made (same address for every caller
 //! on the thread); the bytes accounted ([`pool_used`]) are each string's length plus
-//! [`POOL_ENTRY_OVERHEAD`], and never exceed [`POOL_BYTES`]. Once full the pool stops growing:
+//! [`POOL_ENTRY_OVERHEAD`], and never exceed the limit in force when each was added. Once full the pool stops growing:
 //! later strings are copied per table entry as before, so a peer that fills the pool with junk
 //! costs the thread the optimisation, not memory.
 
@@ -24,7 +25,8 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-/// Most bytes of pooled strings (plus [`POOL_ENTRY_OVERHEAD`] each) one thread keeps.
+/// Default limit: most bytes of pooled strings (plus [`POOL_ENTRY_OVERHEAD`] each) one thread
+/// keeps. The proxy sets its shards' limit from `[limits.h2] hpack_pool_bytes`.
 pub const POOL_BYTES: usize = 16 * 1024;
 /// Longest string the pool admits.
 pub const POOL_MAX_STRING: usize = 128;
@@ -44,14 +46,23 @@ pub const POOLED_VALUE_NAMES: [&[u8]; 8] = [
     b"server",
 ];
 
-#[derive(Default)]
 struct Pool {
+    limit: usize,
     used: usize,
     strings: HashSet<&'static [u8]>,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+    static POOL: RefCell<Pool> = RefCell::new(Pool {
+        limit: POOL_BYTES,
+        used: 0,
+        strings: HashSet::new(),
+    });
+}
+
+/// Sets this thread's limit (0: pool nothing more). Strings already pooled stay.
+pub fn set_pool_limit(bytes: usize) {
+    POOL.with(|p| p.borrow_mut().limit = bytes);
 }
 
 /// The pooled copy of `s` (added now if the pool has room), or `None` when `s` is empty, too
@@ -66,7 +77,7 @@ pub fn pooled(s: &[u8]) -> Option<Bytes> {
             return Some(Bytes::from_static(hit));
         }
         let cost = s.len() + POOL_ENTRY_OVERHEAD;
-        if p.used + cost > POOL_BYTES {
+        if p.used + cost > p.limit {
             return None;
         }
         // Immortal by design (see the module docs): bounded by POOL_BYTES per thread.
@@ -118,6 +129,22 @@ mod tests {
         assert_eq!(admitted, 1 + (POOL_BYTES - 47) / (21 + POOL_ENTRY_OVERHEAD));
         assert!(pooled(b"a-new-string").is_none());
         assert_eq!(pooled(b"api.example.com").unwrap().as_ptr(), a.as_ptr());
+    }
+
+    #[test]
+    fn limit_is_per_thread_and_zero_pools_nothing() {
+        set_pool_limit(0);
+        assert!(pooled(b"api.example.com").is_none());
+        assert_eq!(pool_used(), 0);
+        set_pool_limit(100);
+        assert!(pooled(b"a.example").is_some());
+        assert!(pooled(&[b'y'; 60]).is_none(), "9 + 60 + 2 * 32 > 100");
+        assert_eq!(pool_used(), 9 + POOL_ENTRY_OVERHEAD);
+        // Another thread has its own pool with the default limit.
+        let other = std::thread::spawn(|| (pooled(&[b'y'; 60]).is_some(), pool_used()))
+            .join()
+            .unwrap();
+        assert_eq!(other, (true, 60 + POOL_ENTRY_OVERHEAD));
     }
 
     #[test]

@@ -335,6 +335,10 @@ pub struct H2Limits {
     /// Queued output bytes before we stop reading a peer that does not read. Default 4194304;
     /// ≥ 65536.
     pub max_pending_output: u32,
+    /// Bytes per shard of immortal strings for HPACK table entries every request repeats
+    /// (literal names, `:authority`, `user-agent`, ...: `ringedge_codec::hpack::pool`); once
+    /// full nothing more is added. Default 16384; 0..=1048576 (0 = off).
+    pub hpack_pool_bytes: u32,
 }
 
 impl Default for H2Limits {
@@ -356,6 +360,7 @@ impl Default for H2Limits {
             max_refused_streams: 100,
             settings_ack_timeout_ms: 5_000,
             max_pending_output: 4_194_304,
+            hpack_pool_bytes: 16_384,
         }
     }
 }

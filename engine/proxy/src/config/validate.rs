@@ -600,6 +600,13 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config, ConfigErr
         65_536,
         u32::MAX.into(),
     );
+    range(
+        issues,
+        p("hpack_pool_bytes"),
+        h.hpack_pool_bytes.into(),
+        0,
+        1_048_576,
+    );
 
     // [limits.grpc]
     let g = &raw.limits.grpc;
