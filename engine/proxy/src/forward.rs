@@ -49,6 +49,52 @@ use crate::slab::{Key, Slab};
 
 /// Rounds of event handling per [`Forwarder::dispatch`] (events caused by handling events).
 const DISPATCH_ROUNDS: usize = 4;
+/// Spare containers of finished calls kept per kind for new calls (see [`Spares`]).
+const SPARES_KEPT: usize = 256;
+/// A container that grew past this many elements is freed instead of kept.
+const SPARE_CAPACITY_MAX: usize = 16;
+
+/// The allocations a call needs, kept from finished calls for the next ones so that a warm
+/// shard does no malloc/free per call for them: chunk queues, retry buffers, and the borrowed
+/// field lists built to encode HEADERS. Bounded by [`SPARES_KEPT`] containers per kind of at
+/// most [`SPARE_CAPACITY_MAX`] elements.
+#[derive(Default)]
+struct Spares {
+    deques: Vec<VecDeque<Bytes>>,
+    vecs: Vec<Vec<Bytes>>,
+    refs: Vec<FieldRef<'static>>,
+}
+
+impl Spares {
+    fn deque(&mut self) -> VecDeque<Bytes> {
+        self.deques.pop().unwrap_or_default()
+    }
+    fn vec(&mut self) -> Vec<Bytes> {
+        self.vecs.pop().unwrap_or_default()
+    }
+    fn keep_deque(&mut self, mut d: VecDeque<Bytes>) {
+        if d.capacity() > 0 && d.capacity() <= SPARE_CAPACITY_MAX && self.deques.len() < SPARES_KEPT
+        {
+            d.clear();
+            self.deques.push(d);
+        }
+    }
+    fn keep_vec(&mut self, mut v: Vec<Bytes>) {
+        if v.capacity() > 0 && v.capacity() <= SPARE_CAPACITY_MAX && self.vecs.len() < SPARES_KEPT {
+            v.clear();
+            self.vecs.push(v);
+        }
+    }
+}
+
+/// The allocation of a finished borrowed field list, without the borrow: an empty vector
+/// collected in place (same element size and alignment, so the allocation is kept).
+// `filter_map` (not `filter`) because the element type changes: the borrow goes away.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle_refs(mut v: Vec<FieldRef<'_>>) -> Vec<FieldRef<'static>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
 
 /// Key of an endpoint (one HTTP/2 connection) in the forwarder.
 pub type EpKey = Key;
@@ -196,6 +242,7 @@ pub struct Forwarder {
     driving: Option<EpKey>,
     scratch: headers::Scratch,
     timeout_text: String,
+    spares: Spares,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -216,6 +263,7 @@ fn send_queued(
     h2: &mut Connection,
     sid: StreamId,
     q: &mut Queue,
+    refs_buf: &mut Vec<FieldRef<'static>>,
     mut accepted: impl FnMut(&Bytes),
 ) -> usize {
     let mut released = 0usize;
@@ -252,9 +300,10 @@ fn send_queued(
     if q.chunks.is_empty() && q.end && !q.end_sent {
         match q.trailers.take() {
             Some(trailers) => {
-                let mut refs = Vec::with_capacity(trailers.len());
+                let mut refs: Vec<FieldRef<'_>> = std::mem::take(refs_buf);
                 headers::pass_through(&trailers, &mut refs);
                 let _ = h2.send_trailers(sid, &refs);
+                *refs_buf = recycle_refs(refs);
                 q.end_sent = true;
             }
             None => {
@@ -294,6 +343,7 @@ impl Forwarder {
             driving: None,
             scratch: headers::Scratch::default(),
             timeout_text: String::new(),
+            spares: Spares::default(),
         }
     }
 
@@ -848,11 +898,15 @@ impl Forwarder {
                 .map(|a| Bytes::copy_from_slice(a.as_bytes())),
             deadline,
             to_up: Queue {
+                chunks: self.spares.deque(),
                 end: end_stream,
                 ..Queue::default()
             },
-            to_down: Queue::default(),
-            sent: Vec::new(),
+            to_down: Queue {
+                chunks: self.spares.deque(),
+                ..Queue::default()
+            },
+            sent: self.spares.vec(),
             sent_bytes: 0,
             retry_ok: true,
             resp_started: false,
@@ -997,7 +1051,7 @@ impl Forwarder {
             client_ip,
         };
         let end_now = c.to_up.end && c.to_up.bytes == 0 && c.to_up.trailers.is_none();
-        let mut out = Vec::with_capacity(c.request.len() + 2);
+        let mut out: Vec<FieldRef<'_>> = std::mem::take(&mut self.spares.refs);
         headers::upstream_request(&c.request, &cfg, &mut self.scratch, &mut out);
         let Some(e) = self.eps.get_mut(up) else {
             return;
@@ -1007,7 +1061,7 @@ impl Forwarder {
             Err(_) => {
                 // Full, going away or out of stream ids: never use it for new calls again
                 // unless it has room (ConcurrencyLimit), and place the call elsewhere.
-                drop(out);
+                self.spares.refs = recycle_refs(out);
                 if !e.h2.can_open_stream() && e.h2.is_going_away() {
                     e.draining = true;
                 }
@@ -1016,7 +1070,7 @@ impl Forwarder {
                 return;
             }
         };
-        drop(out);
+        self.spares.refs = recycle_refs(out);
         e.streams.insert(sid, call);
         let c = self.calls.get_mut(call).expect("checked above");
         c.up = Some((up, sid));
@@ -1120,17 +1174,23 @@ impl Forwarder {
         // Bytes sent to the origin are retained (views, no copy) while a retry is still possible.
         let limit = self.plan.retry_buffer_bytes;
         let (retry_ok, sent, sent_bytes) = (&mut c.retry_ok, &mut c.sent, &mut c.sent_bytes);
-        let released = send_queued(&mut e.h2, usid, &mut c.to_up, |piece| {
-            if *retry_ok {
-                if *sent_bytes + piece.len() <= limit {
-                    *sent_bytes += piece.len();
-                    sent.push(piece.clone());
-                } else {
-                    *retry_ok = false;
-                    sent.clear();
+        let released = send_queued(
+            &mut e.h2,
+            usid,
+            &mut c.to_up,
+            &mut self.spares.refs,
+            |piece| {
+                if *retry_ok {
+                    if *sent_bytes + piece.len() <= limit {
+                        *sent_bytes += piece.len();
+                        sent.push(piece.clone());
+                    } else {
+                        *retry_ok = false;
+                        sent.clear();
+                    }
                 }
-            }
-        });
+            },
+        );
         let (down, dsid) = (c.down, c.down_sid);
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_origin, released as u64);
@@ -1179,9 +1239,10 @@ impl Forwarder {
         }
         let (down, dsid) = (c.down, c.down_sid);
         if let Some(d) = self.eps.get_mut(down) {
-            let mut refs = Vec::with_capacity(fields.len());
+            let mut refs: Vec<FieldRef<'_>> = std::mem::take(&mut self.spares.refs);
             headers::pass_through(&fields, &mut refs);
             let _ = d.h2.send_headers(dsid, &refs, end);
+            self.spares.refs = recycle_refs(refs);
         }
         self.wake(down);
         if end {
@@ -1239,7 +1300,13 @@ impl Forwarder {
         let Some(d) = self.eps.get_mut(down) else {
             return;
         };
-        let released = send_queued(&mut d.h2, dsid, &mut c.to_down, |_| {});
+        let released = send_queued(
+            &mut d.h2,
+            dsid,
+            &mut c.to_down,
+            &mut self.spares.refs,
+            |_| {},
+        );
         let up = c.up;
         let done = c.to_down.end_sent;
         self.metrics.buffer_shrink(released);
@@ -1495,9 +1562,13 @@ impl Forwarder {
         self.metrics.buffer_shrink(c.to_up.bytes + c.to_down.bytes);
         let pool = &mut self.pools[c.origin];
         pool.waiting.retain(|&k| k != call);
-        if c.up.is_some() && !pool.waiting.is_empty() {
+        let (origin, started) = (c.origin, c.up.is_some());
+        self.spares.keep_deque(c.to_up.chunks);
+        self.spares.keep_deque(c.to_down.chunks);
+        self.spares.keep_vec(c.sent);
+        if started && !pool.waiting.is_empty() {
             // A stream slot freed on an origin connection: start a waiting call there.
-            self.drain_waiting(c.origin);
+            self.drain_waiting(origin);
         }
     }
 
@@ -1590,5 +1661,44 @@ fn grpc_field_ref(f: &grpc::HeaderField) -> FieldRef<'_> {
         name: &f.name,
         value: &f.value,
         sensitive: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recycled field-list buffer keeps its allocation (what `Spares` is for), empty.
+    #[test]
+    fn recycled_refs_keep_their_allocation() {
+        let name = b"content-type".to_vec();
+        let mut v: Vec<FieldRef<'_>> = Vec::with_capacity(8);
+        v.push(FieldRef {
+            name: &name,
+            value: b"application/grpc",
+            sensitive: false,
+        });
+        let (ptr, cap) = (v.as_ptr() as usize, v.capacity());
+        let r = recycle_refs(v);
+        assert!(r.is_empty());
+        assert_eq!((r.as_ptr() as usize, r.capacity()), (ptr, cap));
+    }
+
+    /// Spare containers come back empty, and oversized ones are not kept.
+    #[test]
+    fn spares_are_empty_and_bounded() {
+        let mut s = Spares::default();
+        let mut d = s.deque();
+        d.push_back(Bytes::from_static(b"x"));
+        s.keep_deque(d);
+        let d = s.deque();
+        assert!(d.is_empty() && d.capacity() > 0, "reused, cleared");
+        let big: Vec<Bytes> = Vec::with_capacity(SPARE_CAPACITY_MAX + 1);
+        s.keep_vec(big);
+        assert_eq!(s.vec().capacity(), 0, "oversized vector was freed");
+        for _ in 0..SPARES_KEPT + 10 {
+            s.keep_deque(VecDeque::with_capacity(4));
+        }
+        assert_eq!(s.deques.len(), SPARES_KEPT);
     }
 }
