@@ -198,7 +198,11 @@ struct Endpoint {
     /// Keyed with the codec's cheap, secretly seeded stream-id hasher (SipHash showed up in
     /// profiles at a few percent of the per-call CPU).
     streams: HashMap<StreamId, CallKey, IdHashBuilder>,
+    /// The socket task's waker, kept across wake-ups (waking by reference: no reference count
+    /// traffic per wake-up; [`Forwarder::set_waker`] clones only when the task changed).
     waker: Option<Waker>,
+    /// Woken since the task last polled: later wakes are no-ops until it polls again.
+    woken: bool,
     /// No new streams: GOAWAY received or sent.
     draining: bool,
     /// When the endpoint last had an open stream (or was added): the idle clock. Bytes
@@ -369,6 +373,7 @@ impl Forwarder {
             },
             streams: HashMap::with_hasher(IdHashBuilder::new()),
             waker: None,
+            woken: false,
             draining: false,
             last_active: now,
             first_request_by: self.plan.header_timeout.map(|t| now + t),
@@ -385,6 +390,7 @@ impl Forwarder {
             side: Side::Up { origin },
             streams: HashMap::with_hasher(IdHashBuilder::new()),
             waker: None,
+            woken: false,
             draining: false,
             last_active: now,
             first_request_by: None,
@@ -452,6 +458,7 @@ impl Forwarder {
     /// Registers the waker of the task driving `ep`'s socket.
     pub fn set_waker(&mut self, ep: EpKey, waker: &Waker) {
         if let Some(e) = self.eps.get_mut(ep) {
+            e.woken = false;
             match &e.waker {
                 Some(w) if w.will_wake(waker) => {}
                 _ => e.waker = Some(waker.clone()),
@@ -463,8 +470,11 @@ impl Forwarder {
         if self.driving == Some(ep) {
             return;
         }
-        if let Some(w) = self.eps.get_mut(ep).and_then(|e| e.waker.take()) {
-            w.wake();
+        if let Some(e) = self.eps.get_mut(ep) {
+            if let (false, Some(w)) = (e.woken, &e.waker) {
+                w.wake_by_ref();
+                e.woken = true;
+            }
         }
     }
 
