@@ -5,7 +5,9 @@
 //! - [`Decoder::decode`] turns one complete header block into [`HeaderField`]s handed one by one,
 //!   in order, to a caller's [`HeaderSink`] (no map is built). Names and values are `Bytes`:
 //!   static-table strings are `Bytes::from_static`, dynamic-table strings are reference-counted
-//!   clones, plain literals are slices of the block (no copy), Huffman literals are decoded once.
+//!   clones or, for the names and values gRPC calls repeat, static strings (the decoder's
+//!   interned list and the thread's bounded [`pool`]), plain literals are slices of the block
+//!   (no copy), Huffman literals are decoded once.
 //! - [`Encoder::encode`] writes a header block into a caller's `BytesMut`, indexing repeated
 //!   fields in the dynamic table, Huffman-coding strings when that is shorter, and sending
 //!   sensitive fields as never-indexed literals.
