@@ -411,6 +411,13 @@ mod tests {
     /// unlisted fields are each table's own copy.
     #[test]
     fn pooled_table_entries_are_shared_across_decoders() {
+        // On a new thread: a fresh pool with the default limit.
+        std::thread::spawn(pooled_table_entries_body)
+            .join()
+            .expect("test thread");
+    }
+
+    fn pooled_table_entries_body() {
         // :authority (static name index 1) = "api.example.com", then literal name
         // "x-request-id" = "abc", both with incremental indexing.
         let block = b"\x41\x0fapi.example.com\x40\x0cx-request-id\x03abc";

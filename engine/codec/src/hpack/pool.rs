@@ -102,9 +102,17 @@ pub fn pool_used() -> usize {
 mod tests {
     use super::*;
 
+    /// Runs `f` on a new thread: a fresh pool, whatever else ran on the test's thread.
+    fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().expect("test thread");
+    }
+
     #[test]
     fn same_string_same_static_copy_and_bounded() {
-        // Each test runs on its own thread: a fresh pool.
+        on_fresh_thread(same_string_same_static_copy_and_bounded_body);
+    }
+
+    fn same_string_same_static_copy_and_bounded_body() {
         assert_eq!(pool_used(), 0);
         let a = pooled(b"api.example.com").expect("room");
         let b = pooled(b"api.example.com").expect("pooled");
@@ -133,6 +141,10 @@ mod tests {
 
     #[test]
     fn limit_is_per_thread_and_zero_pools_nothing() {
+        on_fresh_thread(limit_is_per_thread_and_zero_pools_nothing_body);
+    }
+
+    fn limit_is_per_thread_and_zero_pools_nothing_body() {
         set_pool_limit(0);
         assert!(pooled(b"api.example.com").is_none());
         assert_eq!(pool_used(), 0);
