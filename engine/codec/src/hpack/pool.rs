@@ -10,15 +10,14 @@
 //!
 //! What it must not do: hold more than the thread's limit ([`POOL_BYTES`] unless
 //! [`set_pool_limit`] changed it; pooled strings are never freed: they live until the process
-//! exits), admit a string longer than
-//! [`POOL_MAX_STRING`], or admit values of other fields (a per-request value such as a request
-//! id would fill the pool with strings seen once).
+//! exits), admit a string longer than [`POOL_MAX_STRING`], or admit values of other fields (a
+//! per-request value such as a request id would fill the pool with strings seen once).
 //!
 //! Invariants: a string's pooled copy never changes once made (same address for every caller
 //! on the thread); the bytes accounted ([`pool_used`]) are each string's length plus
-//! [`POOL_ENTRY_OVERHEAD`], and never exceed the limit in force when each was added. Once full the pool stops growing:
-//! later strings are copied per table entry as before, so a peer that fills the pool with junk
-//! costs the thread the optimisation, not memory.
+//! [`POOL_ENTRY_OVERHEAD`], and never exceed the limit in force when each was added. Once
+//! full the pool stops growing: later strings are copied per table entry as before, so a peer
+//! that fills the pool with junk costs the thread the optimisation, not memory.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -83,7 +82,7 @@ pub fn pooled(s: &[u8]) -> Option<Bytes> {
         if p.used + cost > p.limit {
             return None;
         }
-        // Immortal by design (see the module docs): bounded by POOL_BYTES per thread.
+        // Immortal by design (see the module docs): bounded by the thread's limit.
         let immortal: &'static [u8] = Box::leak(s.to_vec().into_boxed_slice());
         p.used += cost;
         p.strings.insert(immortal);
