@@ -274,27 +274,28 @@ fn send_queued(
     while let Some(chunk) = q.chunks.pop_front() {
         let end = q.chunks.is_empty() && q.end && q.trailers.is_none();
         let len = chunk.len();
-        if h2.send_capacity(sid).is_some_and(|room| room >= len) {
-            // send_capacity is what send_data accepts: all of it.
+        // A chunk that fits (send_capacity is what send_data accepts) moves into the codec
+        // whole. Otherwise it is offered whole all the same, so the codec notes the stream as
+        // blocked and reports SendCapacity when the window opens, and a handle on it is kept
+        // for the part that did not go.
+        let fits = h2.send_capacity(sid).is_some_and(|room| room >= len);
+        let whole = if fits {
             accepted(&chunk);
-            let n = h2.send_data(sid, chunk, end).unwrap_or(0);
-            debug_assert_eq!(n, len, "send_capacity promised room for the whole chunk");
-            released += n;
-            if end {
-                q.end_sent = true;
+            None
+        } else {
+            Some(chunk.clone())
+        };
+        let n = h2.send_data(sid, chunk, end).unwrap_or(0);
+        debug_assert!(whole.is_some() || n == len, "a chunk that fits goes whole");
+        released += n;
+        if let Some(whole) = whole {
+            if n > 0 {
+                accepted(&whole.slice(..n));
             }
-            continue;
-        }
-        // Part of it (or none) fits: offer all of it, so the codec notes the stream as blocked
-        // and reports SendCapacity when the window opens.
-        let n = h2.send_data(sid, chunk.clone(), end).unwrap_or(0);
-        if n > 0 {
-            released += n;
-            accepted(&chunk.slice(..n));
-        }
-        if n < len {
-            q.chunks.push_front(chunk.slice(n..));
-            break;
+            if n < len {
+                q.chunks.push_front(whole.slice(n..));
+                break;
+            }
         }
         if end {
             q.end_sent = true;
