@@ -1,6 +1,7 @@
 //! Fuzz the gRPC message walker: arbitrary bytes, split into chunks at points chosen by the
 //! input itself. Asserts no panic, payload bytes never exceed the input, pieces are never empty,
-//! and every completed message's pieces sum to its declared length.
+//! every completed message's pieces sum to its declared length, and `check` (borrowed chunks, no
+//! events) reaches the same verdict as `feed` after every chunk.
 #![no_main]
 
 use bytes::Bytes;
@@ -13,9 +14,11 @@ fuzz_target!(|data: &[u8]| {
     };
     // Small limit sometimes, to exercise MessageTooLarge.
     let max = if ctl & 1 == 0 { 64 } else { 1 << 20 };
-    let mut w = MessageWalker::new(WalkerLimits {
+    let limits = WalkerLimits {
         max_message_size: max,
-    });
+    };
+    let mut w = MessageWalker::new(limits);
+    let mut checker = MessageWalker::new(limits);
     let input = Bytes::copy_from_slice(rest);
     let step = usize::from(ctl >> 1) + 1;
     let mut emitted: usize = 0;
@@ -47,6 +50,9 @@ fuzz_target!(|data: &[u8]| {
                 completed += 1;
             }
         });
+        assert_eq!(checker.check(&input[pos - n..pos]), r);
+        assert_eq!(checker.messages_completed(), w.messages_completed());
+        assert_eq!(checker.at_boundary(), w.at_boundary());
         if r.is_err() {
             failed = true;
             break;
@@ -54,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(emitted <= input.len());
     assert_eq!(completed, w.messages_completed());
+    assert_eq!(checker.finish(), w.finish());
     if !failed {
         assert_eq!(w.finish().is_ok(), current.is_none() && w.at_boundary());
     }
