@@ -239,19 +239,16 @@ busy = lambda name: cpu.get(name, 0) / (dur + 1)  # warm-up second included in t
 res["origin_busy_ringedge_run"] = med([busy(f"gen-ringedge-r{r}") for r in rounds])
 res["origin_busy_h2load_run"] = med([busy(f"gen-h2load-r{r}") for r in rounds])
 lat_names = sorted({m.group(1) for f in os.listdir(out) for m in [re.match(r"lat-ringedge-(r\d+-\d+)\.json$", f)] if m})
-lat_ours = [ours(f"lat-ringedge-{n}") for n in lat_names]
-runs_ours = [j["latency_us"]["uncorrected"]["p50"] for j in lat_ours if j]
-runs_h2 = [x for x in (h2load_p50(f"lat-h2load-{n}") for n in lat_names) if x is not None]
+# (ringedge-bench's JSON, h2load's p50) per concurrent run.
+lat_pairs = [(ours(f"lat-ringedge-{n}"), h2load_p50(f"lat-h2load-{n}")) for n in lat_names]
+runs_ours = [j["latency_us"]["uncorrected"]["p50"] for j, _ in lat_pairs if j]
+runs_h2 = [h for _, h in lat_pairs if h is not None]
 res["p50_ringedge_uncorrected_us"] = med(runs_ours)
-res["p50_ringedge_corrected_us"] = med([j["latency_us"]["corrected"]["p50"] for j in lat_ours if j])
+res["p50_ringedge_corrected_us"] = med([j["latency_us"]["corrected"]["p50"] for j, _ in lat_pairs if j])
 res["p50_h2load_us"] = med(runs_h2)
 res["p50_runs_ringedge_us"] = runs_ours
 res["p50_runs_h2load_us"] = runs_h2
-pair_ratios = []
-for n in lat_names:
-    j, h = ours(f"lat-ringedge-{n}"), h2load_p50(f"lat-h2load-{n}")
-    if j and h:
-        pair_ratios.append(round(j["latency_us"]["uncorrected"]["p50"] / h, 3))
+pair_ratios = [round(j["latency_us"]["uncorrected"]["p50"] / h, 3) for j, h in lat_pairs if j and h]
 res["p50_ratio_per_run"] = pair_ratios
 res["p50_ratio_median"] = med(pair_ratios)
 for o in ["ringedge", "tonic"]:
