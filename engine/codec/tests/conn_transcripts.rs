@@ -1582,3 +1582,46 @@ fn eof_with_active_streams() {
         }]
     );
 }
+
+/// `recycle_fields`: a field list handed back is reused (same allocation, emptied) for the next
+/// decoded header block; lists beyond SPARE_FIELD_LIST_MAX capacity are not kept.
+#[test]
+fn recycled_field_lists_are_reused_empty_and_bounded() {
+    let mut p = Peer::server(ConnConfig::default());
+    let open = |p: &mut Peer, id: u32| {
+        let h = p.headers(id, &req(&format!("/svc/{id}")), true);
+        p.send(&[h]).unwrap();
+    };
+    open(&mut p, 1);
+    let first = match p.events().into_iter().next() {
+        Some(Event::Headers { fields, .. }) => fields,
+        other => panic!("expected HEADERS, got {other:?}"),
+    };
+    assert_eq!(first.len(), 5);
+    let (ptr, cap) = (first.as_ptr() as usize, first.capacity());
+    p.conn.recycle_fields(first);
+    open(&mut p, 3);
+    let second = match p.events().into_iter().next() {
+        Some(Event::Headers { fields, .. }) => fields,
+        other => panic!("expected HEADERS, got {other:?}"),
+    };
+    assert_eq!((second.as_ptr() as usize, second.capacity()), (ptr, cap));
+    assert_eq!(
+        second.len(),
+        5,
+        "the reused list holds only the new block's fields"
+    );
+    assert_eq!(&second[2].value[..], b"/svc/3".as_slice());
+
+    // Too large to keep: the next block gets a fresh list.
+    let big: Vec<HeaderField> = Vec::with_capacity(SPARE_FIELD_LIST_MAX + 1);
+    let big_ptr = big.as_ptr() as usize;
+    p.conn.recycle_fields(big);
+    open(&mut p, 5);
+    let third = match p.events().into_iter().next() {
+        Some(Event::Headers { fields, .. }) => fields,
+        other => panic!("expected HEADERS, got {other:?}"),
+    };
+    assert_ne!(third.as_ptr() as usize, big_ptr);
+    assert!(third.capacity() <= SPARE_FIELD_LIST_MAX);
+}

@@ -30,6 +30,6 @@ mod output;
 mod stream;
 
 pub use config::ConnConfig;
-pub use connection::{Connection, Role, PREFACE};
+pub use connection::{Connection, Role, PREFACE, SPARE_FIELD_LISTS, SPARE_FIELD_LIST_MAX};
 pub use event::{ConnError, Event, HeadersKind, Limit, OpenError, ResetReason, SendError};
 pub use stream::{IdHashBuilder, IdHasher};
