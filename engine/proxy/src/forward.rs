@@ -134,10 +134,55 @@ pub struct Plan {
     pub max_message_bytes: u32,
 }
 
+/// Chunks in order, the first one held inline: a unary call's one DATA chunk per direction
+/// passes through without the deque (no allocation, no ring-buffer bookkeeping).
+///
+/// Invariant: when `first` is `None`, `rest` is empty (the inline slot is always the front).
+#[derive(Debug, Default)]
+struct Chunks {
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
+}
+
+impl Chunks {
+    fn with_rest(rest: VecDeque<Bytes>) -> Self {
+        debug_assert!(rest.is_empty());
+        Chunks { first: None, rest }
+    }
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+    fn push_back(&mut self, b: Bytes) {
+        if self.first.is_none() {
+            self.first = Some(b);
+        } else {
+            self.rest.push_back(b);
+        }
+    }
+    fn push_front(&mut self, b: Bytes) {
+        if let Some(old) = self.first.replace(b) {
+            self.rest.push_front(old);
+        }
+    }
+    fn pop_front(&mut self) -> Option<Bytes> {
+        let b = self.first.take()?;
+        self.first = self.rest.pop_front();
+        Some(b)
+    }
+    fn clear(&mut self) {
+        self.first = None;
+        self.rest.clear();
+    }
+    /// The deque's allocation, for [`Spares`].
+    fn into_rest(self) -> VecDeque<Bytes> {
+        self.rest
+    }
+}
+
 /// Bytes waiting for window in one direction of a call, then the end of that direction.
 #[derive(Debug, Default)]
 struct Queue {
-    chunks: VecDeque<Bytes>,
+    chunks: Chunks,
     bytes: usize,
     /// The sender finished this direction (END_STREAM seen).
     end: bool,
@@ -262,12 +307,14 @@ impl std::fmt::Debug for Forwarder {
 /// direction (trailers, or an empty DATA with END_STREAM) once everything went. Returns the
 /// bytes the codec accepted; `accepted` sees each accepted piece (a view of the chunk: clone it
 /// to keep it). A chunk that fits the window moves into the codec whole, so the common case
-/// costs no reference count here.
+/// costs no reference count here. Trailers that were sent come back in `sent_trailers`, for
+/// the connection that decoded them to reuse ([`Connection::recycle_fields`]).
 fn send_queued(
     h2: &mut Connection,
     sid: StreamId,
     q: &mut Queue,
     refs_buf: &mut Vec<FieldRef<'static>>,
+    sent_trailers: &mut Option<Vec<HeaderField>>,
     mut accepted: impl FnMut(&Bytes),
 ) -> usize {
     let mut released = 0usize;
@@ -309,6 +356,7 @@ fn send_queued(
                 headers::pass_through(&trailers, &mut refs);
                 let _ = h2.send_trailers(sid, &refs);
                 *refs_buf = recycle_refs(refs);
+                *sent_trailers = Some(trailers);
                 q.end_sent = true;
             }
             None => {
@@ -909,12 +957,12 @@ impl Forwarder {
                 .map(|a| Bytes::copy_from_slice(a.as_bytes())),
             deadline,
             to_up: Queue {
-                chunks: self.spares.deque(),
+                chunks: Chunks::with_rest(self.spares.deque()),
                 end: end_stream,
                 ..Queue::default()
             },
             to_down: Queue {
-                chunks: self.spares.deque(),
+                chunks: Chunks::with_rest(self.spares.deque()),
                 ..Queue::default()
             },
             sent: self.spares.vec(),
@@ -1185,11 +1233,13 @@ impl Forwarder {
         // Bytes sent to the origin are retained (views, no copy) while a retry is still possible.
         let limit = self.plan.retry_buffer_bytes;
         let (retry_ok, sent, sent_bytes) = (&mut c.retry_ok, &mut c.sent, &mut c.sent_bytes);
+        let mut sent_trailers = None;
         let released = send_queued(
             &mut e.h2,
             usid,
             &mut c.to_up,
             &mut self.spares.refs,
+            &mut sent_trailers,
             |piece| {
                 if *retry_ok {
                     if *sent_bytes + piece.len() <= limit {
@@ -1206,11 +1256,18 @@ impl Forwarder {
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_origin, released as u64);
         self.wake(up);
-        if released > 0 {
+        if released > 0 || sent_trailers.is_some() {
             if let Some(d) = self.eps.get_mut(down) {
-                d.h2.release_capacity(dsid, released);
+                if released > 0 {
+                    d.h2.release_capacity(dsid, released);
+                }
+                if let Some(t) = sent_trailers {
+                    d.h2.recycle_fields(t);
+                }
             }
-            self.wake(down);
+            if released > 0 {
+                self.wake(down);
+            }
         }
     }
 
@@ -1254,6 +1311,9 @@ impl Forwarder {
             headers::pass_through(&fields, &mut refs);
             let _ = d.h2.send_headers(dsid, &refs, end);
             self.spares.refs = recycle_refs(refs);
+        }
+        if let Some(u) = self.eps.get_mut(ep) {
+            u.h2.recycle_fields(fields);
         }
         self.wake(down);
         if end {
@@ -1311,11 +1371,13 @@ impl Forwarder {
         let Some(d) = self.eps.get_mut(down) else {
             return;
         };
+        let mut sent_trailers = None;
         let released = send_queued(
             &mut d.h2,
             dsid,
             &mut c.to_down,
             &mut self.spares.refs,
+            &mut sent_trailers,
             |_| {},
         );
         let up = c.up;
@@ -1323,12 +1385,19 @@ impl Forwarder {
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_client, released as u64);
         self.wake(down);
-        if released > 0 {
+        if released > 0 || sent_trailers.is_some() {
             if let Some((up, usid)) = up {
                 if let Some(u) = self.eps.get_mut(up) {
-                    u.h2.release_capacity(usid, released);
+                    if released > 0 {
+                        u.h2.release_capacity(usid, released);
+                    }
+                    if let Some(t) = sent_trailers {
+                        u.h2.recycle_fields(t);
+                    }
                 }
-                self.wake(up);
+                if released > 0 {
+                    self.wake(up);
+                }
             }
         }
         if done {
@@ -1555,6 +1624,8 @@ impl Forwarder {
             if c.to_up.bytes > 0 {
                 d.h2.release_capacity(c.down_sid, c.to_up.bytes);
             }
+            // The request's field list goes back to the connection that decoded it.
+            d.h2.recycle_fields(c.request);
         }
         self.wake(c.down);
         if let Some((up, usid)) = c.up {
@@ -1574,8 +1645,8 @@ impl Forwarder {
         let pool = &mut self.pools[c.origin];
         pool.waiting.retain(|&k| k != call);
         let (origin, started) = (c.origin, c.up.is_some());
-        self.spares.keep_deque(c.to_up.chunks);
-        self.spares.keep_deque(c.to_down.chunks);
+        self.spares.keep_deque(c.to_up.chunks.into_rest());
+        self.spares.keep_deque(c.to_down.chunks.into_rest());
         self.spares.keep_vec(c.sent);
         if started && !pool.waiting.is_empty() {
             // A stream slot freed on an origin connection: start a waiting call there.
@@ -1693,6 +1764,34 @@ mod tests {
         let r = recycle_refs(v);
         assert!(r.is_empty());
         assert_eq!((r.as_ptr() as usize, r.capacity()), (ptr, cap));
+    }
+
+    /// The chunk queue keeps order across its inline slot and its deque, whatever mix of
+    /// pushes and pops, and only touches the deque past one chunk.
+    #[test]
+    fn chunks_keep_order() {
+        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        let mut q = Chunks::default();
+        assert!(q.is_empty() && q.pop_front().is_none());
+        q.push_back(b("a"));
+        assert_eq!(q.rest.capacity(), 0, "one chunk stays inline");
+        q.push_back(b("b"));
+        q.push_back(b("c"));
+        assert_eq!(q.pop_front(), Some(b("a")));
+        q.push_front(b("x"));
+        q.push_back(b("d"));
+        let mut got = Vec::new();
+        while let Some(c) = q.pop_front() {
+            got.push(c);
+        }
+        assert_eq!(got, [b("x"), b("b"), b("c"), b("d")]);
+        assert!(q.is_empty());
+        q.push_front(b("y"));
+        q.push_back(b("z"));
+        q.clear();
+        assert!(q.is_empty() && q.pop_front().is_none());
+        q.push_back(b("w"));
+        assert_eq!(q.pop_front(), Some(b("w")));
     }
 
     /// Spare containers come back empty, and oversized ones are not kept.
