@@ -49,7 +49,9 @@ struct PendingBlock {
 /// Per-window abuse counters (reset together when the flood window elapses).
 #[derive(Debug, Default)]
 struct Floods {
-    start: Option<Instant>,
+    /// End of the current counting window (its start plus `flood_window_ms`): a comparison
+    /// per frame instead of a subtraction.
+    until: Option<Instant>,
     resets: u32,
     settings: u32,
     pings: u32,
@@ -415,14 +417,17 @@ impl Connection {
     }
 
     fn flood_tick(&mut self, now: Instant) {
-        let window = Duration::from_millis(self.cfg.flood_window_ms as u64);
-        match self.floods.start {
-            Some(s) if now.saturating_duration_since(s) < window => {}
+        match self.floods.until {
+            Some(until) if now < until => {}
             _ => {
+                let window = Duration::from_millis(self.cfg.flood_window_ms as u64);
                 self.floods = Floods {
-                    start: Some(now),
+                    // `flood_window_ms` is a u32 of milliseconds: the end is always
+                    // representable on a monotonic clock; were it not, the window would
+                    // restart at every frame instead of panicking.
+                    until: Some(now.checked_add(window).unwrap_or(now)),
                     ..Floods::default()
-                }
+                };
             }
         }
     }
