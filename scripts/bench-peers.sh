@@ -2,7 +2,7 @@
 # Side-by-side benchmark: direct to origin, ringedge, nginx (grpc_pass + upstream keepalive) and
 # HAProxy (proto h2), in interleaved rounds, medians reported.
 #
-#   scripts/bench-peers.sh [--rounds N] [--duration SECS] [--rate R]
+#   scripts/bench-peers.sh [--rounds N] [--duration SECS] [--rate R] [--h2load-rate R]
 #                          [--origin tonic|tonic-nagle|ringedge] [--quick]
 #
 # The origin is a stock tonic Greeter (tests/e2e's tonic-origin, the issue's setup; the default)
@@ -28,6 +28,7 @@ ROOT=$(pwd)
 ROUNDS=3
 DURATION=8
 RATE=2000
+H2LOAD_RATE=16000
 CONNS=16
 STREAMS=32
 ORIGIN=tonic
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
+        --h2load-rate) H2LOAD_RATE=$2; shift 2 ;;
         --quick) ROUNDS=1; DURATION=3; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -68,6 +70,8 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
+case "$H2LOAD_RATE" in ''|*[!0-9]*) echo "--h2load-rate must be a number of calls/s" >&2; exit 2 ;; esac
+[ "$H2LOAD_RATE" -ge "$CONNS" ] || { echo "--h2load-rate must be at least $CONNS (one call/s per connection)" >&2; exit 2; }
 case "$ORIGIN" in tonic|tonic-nagle|ringedge) ;; *) echo "--origin must be tonic, tonic-nagle or ringedge" >&2; exit 2 ;; esac
 # The bidi 1 MiB streaming run needs the test origin's echo (the tonic Greeter is unary only).
 KINDS="closed open single lowlat"
@@ -262,9 +266,30 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
+# The same through each proxy at a fixed offered rate (h2load --rps, per connection): closed
+# loop, a faster proxy also gets more calls per wake-up (more batching, less CPU per call), so
+# this is the comparison at the same offered load (DESIGN §6). h2load's rate timer ticks every
+# 10 ms, so each connection sends its calls in bursts of rate/100 (the same for every proxy).
+H2LOAD_RATE_N=$(( DURATION * H2LOAD_RATE ))
+PER_CONN_RPS=$(( H2LOAD_RATE / CONNS ))
+: >"$OUT/cpu-h2load-rate.txt"
+for round in $(seq 1 "$ROUNDS"); do
+    for name in ringedge nginx haproxy; do
+        port=${URL[$name]#https://127.0.0.1:}; port=${port%%/*}
+        before=$(cpu_ticks "${PID[$name]}")
+        taskset -c "$LOAD_CPU" h2load -n "$H2LOAD_RATE_N" -c "$CONNS" -m "$STREAMS" -t 1 \
+            --rps "$PER_CONN_RPS" \
+            -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+            "https://127.0.0.1:$port$PATH_" >"$OUT/h2load-rate-$name-r$round.txt" 2>&1 || true
+        after=$(cpu_ticks "${PID[$name]}")
+        ok=$(sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' "$OUT/h2load-rate-$name-r$round.txt")
+        echo "$name $round $before $after ${ok:-0}" >>"$OUT/cpu-h2load-rate.txt"
+    done
+done
+
 CLK_TCK=$(getconf CLK_TCK)
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$CLK_TCK" \
-    "origin=$ORIGIN rounds=$ROUNDS duration=${DURATION}s rate=$RATE conns=$CONNS streams=$STREAMS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
+    "origin=$ORIGIN rounds=$ROUNDS duration=${DURATION}s rate=$RATE h2load_rate=$H2LOAD_RATE conns=$CONNS streams=$STREAMS proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
     "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "results: $OUT/results.md (plot: $OUT/throughput.svg)"
 cat "$OUT/results.md"

@@ -133,6 +133,26 @@ for peer in ("haproxy", "nginx"):
             f"{h2l_med['ringedge']:.2f} µs = {h2l_med['ringedge'] / h2l_med[peer]:.2f} x {peer}'s ({h2l_med[peer]:.2f} µs)"
         )
 
+# The same at a fixed offered rate (h2load --rps): every proxy gets the same calls per second.
+h2r = {}
+try:
+    with open(os.path.join(out, "cpu-h2load-rate.txt")) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 5 and int(parts[4]) > 0:
+                peer, _, before, after, ok = parts
+                h2r.setdefault(peer, []).append((int(after) - int(before)) / clk_tck * 1e6 / int(ok))
+except OSError:
+    pass
+h2r_med = {p: statistics.median(v) for p, v in h2r.items()}
+rate_setting = re.search(r"h2load_rate=(\d+)", settings)
+for peer in ("haproxy", "nginx"):
+    if h2r_med.get("ringedge") and h2r_med.get(peer):
+        ratios.append(
+            f"- under h2load at a fixed {int(rate_setting.group(1)) if rate_setting else 0:,} calls/s offered (--rps): ringedge CPU per call "
+            f"{h2r_med['ringedge']:.2f} µs = {h2r_med['ringedge'] / h2r_med[peer]:.2f} x {peer}'s ({h2r_med[peer]:.2f} µs)"
+        )
+
 cpu_model = ""
 try:
     with open("/proc/cpuinfo") as f:
@@ -166,7 +186,7 @@ md = [
 with open(os.path.join(out, "results.md"), "w") as f:
     f.write("\n".join(md))
 with open(os.path.join(out, "results.json"), "w") as f:
-    json.dump({"commit": commit, "settings": settings, "cpu_model": cpu_model, "kernel": platform.release(), "peers": summary, "h2load_cpu_us_per_call": h2l_med}, f, indent=2)
+    json.dump({"commit": commit, "settings": settings, "cpu_model": cpu_model, "kernel": platform.release(), "peers": summary, "h2load_cpu_us_per_call": h2l_med, "h2load_rate_cpu_us_per_call": h2r_med}, f, indent=2)
 
 # A small bar chart of proxy CPU per call and closed-loop throughput.
 w, h, pad = 640, 300, 50
