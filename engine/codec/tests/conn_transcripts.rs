@@ -1584,27 +1584,36 @@ fn eof_with_active_streams() {
 }
 
 /// `recycle_fields`: a field list handed back is reused (same allocation, emptied) for the next
-/// decoded header block; lists beyond SPARE_FIELD_LIST_MAX capacity are not kept.
+/// decoded header block; lists beyond SPARE_FIELD_LIST_MAX capacity are not kept. On a thread
+/// of its own: the spares are per thread, and another test's lists must not be found here.
 #[test]
 fn recycled_field_lists_are_reused_empty_and_bounded() {
-    let mut p = Peer::server(ConnConfig::default());
+    std::thread::spawn(recycled_field_lists_on_a_fresh_thread)
+        .join()
+        .unwrap();
+}
+
+fn recycled_field_lists_on_a_fresh_thread() {
+    // Streams stay open (nothing answers them): room for all of them.
+    let mut p = Peer::server(ConnConfig {
+        max_concurrent_streams: 1000,
+        ..ConnConfig::default()
+    });
     let open = |p: &mut Peer, id: u32| {
         let h = p.headers(id, &req(&format!("/svc/{id}")), true);
         p.send(&[h]).unwrap();
     };
-    open(&mut p, 1);
-    let first = match p.events().into_iter().next() {
+    let headers = |p: &mut Peer| match p.events().into_iter().next() {
         Some(Event::Headers { fields, .. }) => fields,
         other => panic!("expected HEADERS, got {other:?}"),
     };
+    open(&mut p, 1);
+    let first = headers(&mut p);
     assert_eq!(first.len(), 5);
     let (ptr, cap) = (first.as_ptr() as usize, first.capacity());
-    p.conn.recycle_fields(first);
+    recycle_fields(first);
     open(&mut p, 3);
-    let second = match p.events().into_iter().next() {
-        Some(Event::Headers { fields, .. }) => fields,
-        other => panic!("expected HEADERS, got {other:?}"),
-    };
+    let second = headers(&mut p);
     assert_eq!((second.as_ptr() as usize, second.capacity()), (ptr, cap));
     assert_eq!(
         second.len(),
@@ -1616,12 +1625,27 @@ fn recycled_field_lists_are_reused_empty_and_bounded() {
     // Too large to keep: the next block gets a fresh list.
     let big: Vec<HeaderField> = Vec::with_capacity(SPARE_FIELD_LIST_MAX + 1);
     let big_ptr = big.as_ptr() as usize;
-    p.conn.recycle_fields(big);
+    recycle_fields(big);
     open(&mut p, 5);
-    let third = match p.events().into_iter().next() {
-        Some(Event::Headers { fields, .. }) => fields,
-        other => panic!("expected HEADERS, got {other:?}"),
-    };
+    let third = headers(&mut p);
     assert_ne!(third.as_ptr() as usize, big_ptr);
     assert!(third.capacity() <= SPARE_FIELD_LIST_MAX);
+
+    // Bounded: past SPARE_FIELD_LISTS, lists are freed; the stack then drains to empty and a
+    // new list is allocated.
+    for _ in 0..SPARE_FIELD_LISTS + 10 {
+        recycle_fields(Vec::with_capacity(8));
+    }
+    let mut id = 7;
+    for _ in 0..SPARE_FIELD_LISTS {
+        open(&mut p, id);
+        id += 2;
+        assert_eq!(headers(&mut p).capacity(), 8, "a spare");
+    }
+    open(&mut p, id);
+    assert_ne!(
+        headers(&mut p).capacity(),
+        8,
+        "spares exhausted: a new list"
+    );
 }

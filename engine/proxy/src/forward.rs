@@ -35,7 +35,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ringedge_codec::conn::{Connection, Event, HeadersKind, IdHashBuilder};
+use ringedge_codec::conn::{self, Connection, Event, HeadersKind, IdHashBuilder};
 use ringedge_codec::frame::{ErrorCode, StreamId};
 use ringedge_codec::grpc::{self, MessageWalker, WalkerLimits};
 use ringedge_codec::hpack::{FieldRef, HeaderField};
@@ -308,7 +308,7 @@ impl std::fmt::Debug for Forwarder {
 /// bytes the codec accepted; `accepted` sees each accepted piece (a view of the chunk: clone it
 /// to keep it). A chunk that fits the window moves into the codec whole, so the common case
 /// costs no reference count here. Trailers that were sent come back in `sent_trailers`, for
-/// the connection that decoded them to reuse ([`Connection::recycle_fields`]).
+/// the next header block to reuse their list ([`conn::recycle_fields`]).
 fn send_queued(
     h2: &mut Connection,
     sid: StreamId,
@@ -1256,18 +1256,14 @@ impl Forwarder {
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_origin, released as u64);
         self.wake(up);
-        if released > 0 || sent_trailers.is_some() {
+        if let Some(t) = sent_trailers {
+            conn::recycle_fields(t);
+        }
+        if released > 0 {
             if let Some(d) = self.eps.get_mut(down) {
-                if released > 0 {
-                    d.h2.release_capacity(dsid, released);
-                }
-                if let Some(t) = sent_trailers {
-                    d.h2.recycle_fields(t);
-                }
+                d.h2.release_capacity(dsid, released);
             }
-            if released > 0 {
-                self.wake(down);
-            }
+            self.wake(down);
         }
     }
 
@@ -1312,9 +1308,7 @@ impl Forwarder {
             let _ = d.h2.send_headers(dsid, &refs, end);
             self.spares.refs = recycle_refs(refs);
         }
-        if let Some(u) = self.eps.get_mut(ep) {
-            u.h2.recycle_fields(fields);
-        }
+        conn::recycle_fields(fields);
         self.wake(down);
         if end {
             self.complete_if_done(call);
@@ -1385,19 +1379,15 @@ impl Forwarder {
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_client, released as u64);
         self.wake(down);
-        if released > 0 || sent_trailers.is_some() {
+        if let Some(t) = sent_trailers {
+            conn::recycle_fields(t);
+        }
+        if released > 0 {
             if let Some((up, usid)) = up {
                 if let Some(u) = self.eps.get_mut(up) {
-                    if released > 0 {
-                        u.h2.release_capacity(usid, released);
-                    }
-                    if let Some(t) = sent_trailers {
-                        u.h2.recycle_fields(t);
-                    }
+                    u.h2.release_capacity(usid, released);
                 }
-                if released > 0 {
-                    self.wake(up);
-                }
+                self.wake(up);
             }
         }
         if done {
@@ -1624,9 +1614,9 @@ impl Forwarder {
             if c.to_up.bytes > 0 {
                 d.h2.release_capacity(c.down_sid, c.to_up.bytes);
             }
-            // The request's field list goes back to the connection that decoded it.
-            d.h2.recycle_fields(c.request);
         }
+        // The request's field list is reused by a later header block.
+        conn::recycle_fields(c.request);
         self.wake(c.down);
         if let Some((up, usid)) = c.up {
             if let Some(u) = self.eps.get_mut(up) {

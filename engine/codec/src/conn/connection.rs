@@ -98,16 +98,7 @@ pub struct Connection {
     decoder: Decoder,
     encoder: Encoder,
     scratch: BytesMut,
-    /// Emptied field lists handed back with [`Connection::recycle_fields`], reused for the
-    /// next decoded header blocks (at most [`SPARE_FIELD_LISTS`], each of capacity at most
-    /// [`SPARE_FIELD_LIST_MAX`]).
-    spare_fields: Vec<Vec<HeaderField>>,
 }
-
-/// Field lists kept for reuse per connection (see [`Connection::recycle_fields`]).
-pub const SPARE_FIELD_LISTS: usize = 64;
-/// A returned field list with a larger capacity than this is freed, not kept.
-pub const SPARE_FIELD_LIST_MAX: usize = 32;
 
 fn is_informational(fields: &[HeaderField]) -> bool {
     fields
@@ -161,7 +152,6 @@ impl Connection {
             decoder,
             encoder: Encoder::new(),
             scratch: BytesMut::new(),
-            spare_fields: Vec::new(),
             cfg,
         };
         if role == Role::Client {
@@ -268,18 +258,6 @@ impl Connection {
     }
 
     // ----- events and output ---------------------------------------------------------------
-
-    /// Hands back a field list from an [`Event::Headers`] the caller is done with: it is
-    /// emptied and reused for a later header block (no allocation per block once warm).
-    /// Bounded: at most [`SPARE_FIELD_LISTS`] lists of capacity at most
-    /// [`SPARE_FIELD_LIST_MAX`] are kept; others are freed.
-    pub fn recycle_fields(&mut self, mut fields: Vec<HeaderField>) {
-        let cap = fields.capacity();
-        if cap > 0 && cap <= SPARE_FIELD_LIST_MAX && self.spare_fields.len() < SPARE_FIELD_LISTS {
-            fields.clear();
-            self.spare_fields.push(fields);
-        }
-    }
 
     /// Next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -789,11 +767,9 @@ impl Connection {
         priority: Option<Priority>,
     ) -> Result<(), ConnError> {
         // Always decode first: the HPACK context must follow every block (RFC 9113 §4.3).
-        // Every field takes at least one octet of the block: no regrowth for small blocks.
-        let mut fields = match self.spare_fields.pop() {
-            Some(v) => v,
-            None => Vec::with_capacity(block.len().min(12)),
-        };
+        // A list handed back with `recycle_fields`, or a new one: every field takes at least
+        // one octet of the block, so no regrowth for small blocks.
+        let mut fields = super::spares::take_fields(block.len().min(12));
         let too_large = match self.decoder.decode(&block, &mut |f| fields.push(f)) {
             Ok(()) => false,
             Err(HpackError::HeaderListTooLarge { .. }) => true,

@@ -27,9 +27,11 @@ mod config;
 mod connection;
 mod event;
 mod output;
+mod spares;
 mod stream;
 
 pub use config::ConnConfig;
-pub use connection::{Connection, Role, PREFACE, SPARE_FIELD_LISTS, SPARE_FIELD_LIST_MAX};
+pub use connection::{Connection, Role, PREFACE};
 pub use event::{ConnError, Event, HeadersKind, Limit, OpenError, ResetReason, SendError};
+pub use spares::{recycle_fields, SPARE_FIELD_LISTS, SPARE_FIELD_LIST_MAX};
 pub use stream::{IdHashBuilder, IdHasher};
