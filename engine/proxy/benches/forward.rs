@@ -1,7 +1,7 @@
 //! The forwarder's CPU cost per unary gRPC call, without sockets, TLS or an executor.
 //!
 //! Whole-system runs (`scripts/bench-peers.sh`) are what the product is judged by, but on a
-//! shared 2-core VM their per-call CPU moves by ±10% between runs, because it depends on how
+//! shared 2-core VM their per-call CPU moves by ±15% between runs, because it depends on how
 //! many calls each wake-up finds (batching), which depends on the other CPU. This bench takes
 //! that out: it drives one shard's [`Forwarder`] directly, sans-IO, the way `io.rs` does
 //! (bytes in with `recv`, bytes out with `output`), with codec peers on both sides:
@@ -22,11 +22,6 @@
 //! Run: `cargo bench -p ringedge --bench forward` (`-- --calls N --rounds R` to change the size).
 
 use std::cell::RefCell;
-
-// As in the ringedge binary (src/main.rs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -34,9 +29,13 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use ringedge::forward::{EpKey, Forwarder};
 use ringedge::metrics::Metrics;
-use ringedge_codec::conn::{ConnConfig, Connection, Event, HeadersKind, Role};
+use ringedge_codec::conn::{recycle_fields, ConnConfig, Connection, Event, HeadersKind, Role};
 use ringedge_codec::frame::StreamId;
 use ringedge_codec::hpack::FieldRef;
+
+// As in the ringedge binary (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CLIENTS: usize = 16;
 const STREAMS: usize = 32;
@@ -237,9 +236,17 @@ origin = "o"
                 }
                 Event::Headers {
                     stream,
-                    end_stream: true,
+                    end_stream,
+                    fields,
                     ..
-                } => done.push(stream),
+                } => {
+                    if end_stream {
+                        done.push(stream);
+                    }
+                    // Hand the list back, as the forwarder does, so the peers do not drain
+                    // the thread's spare lists (they share the shard's thread here).
+                    recycle_fields(fields);
+                }
                 _ => {}
             }
         }
@@ -266,14 +273,16 @@ origin = "o"
                     stream, flow_len, ..
                 } => c.h2.release_capacity(stream, flow_len as usize),
                 Event::Headers {
-                    kind: HeadersKind::Trailers,
+                    kind,
+                    end_stream,
+                    fields,
                     ..
-                }
-                | Event::Headers {
-                    end_stream: true, ..
                 } => {
-                    c.in_flight -= 1;
-                    self.completed += 1;
+                    if kind == HeadersKind::Trailers || end_stream {
+                        c.in_flight -= 1;
+                        self.completed += 1;
+                    }
+                    recycle_fields(fields);
                 }
                 Event::PeerReset { .. } | Event::StreamReset { .. } => {
                     panic!("a call was reset: {ev:?}")
