@@ -248,44 +248,36 @@ taskset -c "$LOAD_CPU" h2load -n 200000 -c "$CONNS" -m "$STREAMS" -t 1 \
     -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$ORIGIN_PORT$PATH_" >"$OUT/h2load-direct.txt" 2>&1 || true
 
-# h2load as the client through each proxy (TLS, same concurrency, one thread): the proxy's CPU
-# per call under an independent load generator. Interleaved rounds like the runs above. CPU time
-# comes in 10 ms ticks: 80,000 calls per second of --duration keeps one tick under 0.5% of a run.
-H2LOAD_N=$(( DURATION * 80000 ))
-: >"$OUT/cpu-h2load.txt"
-for round in $(seq 1 "$ROUNDS"); do
-    for name in ringedge nginx haproxy; do
-        port=${URL[$name]#https://127.0.0.1:}; port=${port%%/*}
-        before=$(cpu_ticks "${PID[$name]}")
-        taskset -c "$LOAD_CPU" h2load -n "$H2LOAD_N" -c "$CONNS" -m "$STREAMS" -t 1 \
-            -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
-            "https://127.0.0.1:$port$PATH_" >"$OUT/h2load-$name-r$round.txt" 2>&1 || true
-        after=$(cpu_ticks "${PID[$name]}")
-        ok=$(sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' "$OUT/h2load-$name-r$round.txt")
-        echo "$name $round $before $after ${ok:-0}" >>"$OUT/cpu-h2load.txt"
+# h2load_phase TAG CALLS [H2LOAD ARGS...]: h2load through each proxy (TLS, same concurrency, one
+# thread), interleaved rounds like the runs above; the proxy's CPU ticks and the calls that
+# succeeded go to $OUT/cpu-TAG.txt, h2load's output to $OUT/TAG-NAME-rROUND.txt.
+h2load_phase() {
+    local tag=$1 calls=$2; shift 2
+    : >"$OUT/cpu-$tag.txt"
+    for round in $(seq 1 "$ROUNDS"); do
+        for name in ringedge nginx haproxy; do
+            local port=${URL[$name]#https://127.0.0.1:}; port=${port%%/*}
+            local log="$OUT/$tag-$name-r$round.txt" before after ok
+            before=$(cpu_ticks "${PID[$name]}")
+            taskset -c "$LOAD_CPU" h2load -n "$calls" -c "$CONNS" -m "$STREAMS" -t 1 "$@" \
+                -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+                "https://127.0.0.1:$port$PATH_" >"$log" 2>&1 || true
+            after=$(cpu_ticks "${PID[$name]}")
+            ok=$(sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' "$log")
+            echo "$name $round $before $after ${ok:-0}" >>"$OUT/cpu-$tag.txt"
+        done
     done
-done
+}
 
-# The same through each proxy at a fixed offered rate (h2load --rps, per connection): closed
-# loop, a faster proxy also gets more calls per wake-up (more batching, less CPU per call), so
-# this is the comparison at the same offered load (DESIGN §6). h2load's rate timer ticks every
-# 10 ms, so each connection sends its calls in bursts of rate/100 (the same for every proxy).
-H2LOAD_RATE_N=$(( DURATION * H2LOAD_RATE ))
-PER_CONN_RPS=$(( H2LOAD_RATE / CONNS ))
-: >"$OUT/cpu-h2load-rate.txt"
-for round in $(seq 1 "$ROUNDS"); do
-    for name in ringedge nginx haproxy; do
-        port=${URL[$name]#https://127.0.0.1:}; port=${port%%/*}
-        before=$(cpu_ticks "${PID[$name]}")
-        taskset -c "$LOAD_CPU" h2load -n "$H2LOAD_RATE_N" -c "$CONNS" -m "$STREAMS" -t 1 \
-            --rps "$PER_CONN_RPS" \
-            -d "$OUT/grpc-body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
-            "https://127.0.0.1:$port$PATH_" >"$OUT/h2load-rate-$name-r$round.txt" 2>&1 || true
-        after=$(cpu_ticks "${PID[$name]}")
-        ok=$(sed -n 's/.* \([0-9]*\) succeeded.*/\1/p' "$OUT/h2load-rate-$name-r$round.txt")
-        echo "$name $round $before $after ${ok:-0}" >>"$OUT/cpu-h2load-rate.txt"
-    done
-done
+# Closed loop: the proxy's CPU per call under an independent load generator. CPU time comes in
+# 10 ms ticks: 80,000 calls per second of --duration keeps one tick under 0.5% of a run.
+h2load_phase h2load $(( DURATION * 80000 ))
+
+# At a fixed offered rate (h2load --rps, per connection): closed loop, a faster proxy also gets
+# more calls per wake-up (more batching, less CPU per call), so this is the comparison at the
+# same offered load (DESIGN §6). h2load's rate timer ticks every 10 ms, so each connection sends
+# its calls in bursts of rate/100 (the same for every proxy).
+h2load_phase h2load-rate $(( DURATION * H2LOAD_RATE )) --rps $(( H2LOAD_RATE / CONNS ))
 
 CLK_TCK=$(getconf CLK_TCK)
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "$CLK_TCK" \

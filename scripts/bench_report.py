@@ -114,44 +114,37 @@ if h2load and summary["direct"]["rps_closed"]:
         f"{summary['direct']['rps_closed'] / float(h2load):.2f} x ({summary['direct']['rps_closed']:,.0f} vs {float(h2load):,.0f} req/s)"
     )
 
-# h2load through each proxy: proxy CPU per call (medians over rounds).
-h2l = {}
-try:
-    with open(os.path.join(out, "cpu-h2load.txt")) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 5 and int(parts[4]) > 0:
-                peer, _, before, after, ok = parts
-                h2l.setdefault(peer, []).append((int(after) - int(before)) / clk_tck * 1e6 / int(ok))
-except OSError:
-    pass
-h2l_med = {p: statistics.median(v) for p, v in h2l.items()}
-for peer in ("haproxy", "nginx"):
-    if h2l_med.get("ringedge") and h2l_med.get(peer):
-        ratios.append(
-            f"- under h2load (TLS, {os.environ.get('CONNS', '16')}x{os.environ.get('STREAMS', '32')}): ringedge CPU per call "
-            f"{h2l_med['ringedge']:.2f} µs = {h2l_med['ringedge'] / h2l_med[peer]:.2f} x {peer}'s ({h2l_med[peer]:.2f} µs)"
-        )
+def h2load_cpu(name):
+    """Median proxy CPU µs per call by peer, from a bench-peers h2load phase's cpu-NAME.txt."""
+    per_peer = {}
+    try:
+        with open(os.path.join(out, f"cpu-{name}.txt")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 5 and int(parts[4]) > 0:
+                    peer, _, before, after, ok = parts
+                    per_peer.setdefault(peer, []).append((int(after) - int(before)) / clk_tck * 1e6 / int(ok))
+    except OSError:
+        pass
+    return {p: statistics.median(v) for p, v in per_peer.items()}
 
-# The same at a fixed offered rate (h2load --rps): every proxy gets the same calls per second.
-h2r = {}
-try:
-    with open(os.path.join(out, "cpu-h2load-rate.txt")) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 5 and int(parts[4]) > 0:
-                peer, _, before, after, ok = parts
-                h2r.setdefault(peer, []).append((int(after) - int(before)) / clk_tck * 1e6 / int(ok))
-except OSError:
-    pass
-h2r_med = {p: statistics.median(v) for p, v in h2r.items()}
+
+# h2load through each proxy, closed loop and at a fixed offered rate (h2load --rps): proxy CPU
+# per call, medians over rounds.
+h2l_med = h2load_cpu("h2load")
+h2r_med = h2load_cpu("h2load-rate")
 rate_setting = re.search(r"h2load_rate=(\d+)", settings)
-for peer in ("haproxy", "nginx"):
-    if h2r_med.get("ringedge") and h2r_med.get(peer):
-        ratios.append(
-            f"- under h2load at a fixed {int(rate_setting.group(1)) if rate_setting else 0:,} calls/s offered (--rps): ringedge CPU per call "
-            f"{h2r_med['ringedge']:.2f} µs = {h2r_med['ringedge'] / h2r_med[peer]:.2f} x {peer}'s ({h2r_med[peer]:.2f} µs)"
-        )
+conc = f"{os.environ.get('CONNS', '16')}x{os.environ.get('STREAMS', '32')}"
+for label, med in (
+    (f"under h2load (TLS, {conc})", h2l_med),
+    (f"under h2load at a fixed {int(rate_setting.group(1)) if rate_setting else 0:,} calls/s offered (--rps)", h2r_med),
+):
+    for peer in ("haproxy", "nginx"):
+        if med.get("ringedge") and med.get(peer):
+            ratios.append(
+                f"- {label}: ringedge CPU per call "
+                f"{med['ringedge']:.2f} µs = {med['ringedge'] / med[peer]:.2f} x {peer}'s ({med[peer]:.2f} µs)"
+            )
 
 cpu_model = ""
 try:
