@@ -13,6 +13,9 @@
 //! own. On the send side [`Connection::send_data`] accepts only what both windows allow and
 //! reports new room with [`Event::SendCapacity`].
 //!
+//! Field lists: each decoded header block's `Vec<HeaderField>` comes from a small per-thread
+//! stack of emptied lists that callers refill with [`recycle_fields`] (bounded, see `spares`).
+//!
 //! What it must not do: read a clock (every method that needs time takes `now`), perform I/O,
 //! copy DATA payloads (they travel as `Bytes` views in both directions), or panic on any input.
 //!

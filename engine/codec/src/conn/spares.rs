@@ -35,7 +35,8 @@ pub fn recycle_fields(mut fields: Vec<HeaderField>) {
         return;
     }
     fields.clear();
-    SPARES.with(|s| {
+    // `try_with`: during the thread's exit the list is simply freed (never a panic).
+    let _ = SPARES.try_with(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
             if s.len() < SPARE_FIELD_LISTS {
                 s.push(fields);
@@ -47,6 +48,8 @@ pub fn recycle_fields(mut fields: Vec<HeaderField>) {
 /// An empty field list: a spare if this thread has one, else a new one of `capacity`.
 pub(crate) fn take_fields(capacity: usize) -> Vec<HeaderField> {
     SPARES
-        .with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
         .unwrap_or_else(|| Vec::with_capacity(capacity))
 }
