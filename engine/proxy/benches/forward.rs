@@ -74,6 +74,17 @@ struct Bench {
     date_epoch: u64,
 }
 
+/// The codec peers' settings: roomy windows (like h2load and a tonic origin, flow control never
+/// stalls) and no stream limit to speak of (a tonic origin sets none).
+fn peer_config() -> ConnConfig {
+    ConnConfig {
+        max_concurrent_streams: 10_000,
+        initial_stream_window: 1 << 20,
+        connection_window: 16 << 20,
+        ..ConnConfig::default()
+    }
+}
+
 /// Moves everything `from` has queued into `to`'s receive buffer.
 fn drain_output(from: &mut Connection, to: &mut BytesMut) -> bool {
     let mut moved = false;
@@ -92,27 +103,17 @@ impl Bench {
         let (cert, key) = ringedge_tls::generate_self_signed(&["localhost"]).expect("certificate");
         std::fs::write(dir.join("cert.pem"), cert).expect("write cert");
         std::fs::write(dir.join("key.pem"), key).expect("write key");
-        let text = format!(
-            r#"
-[server]
-listen = ["127.0.0.1:8443"]
-shards = 1
-[[tls.certificates]]
-cert = "{cert}"
-key = "{key}"
-[[origins]]
-name = "o"
-url = "h2c://127.0.0.1:20051"
-[[hosts]]
-names = ["*"]
-[[hosts.routes]]
-prefix = "/"
-origin = "o"
-"#,
-            cert = dir.join("cert.pem").display(),
-            key = dir.join("key.pem").display(),
-        );
-        let config = ringedge::config::Config::from_str(&text).expect("bench config");
+        // The one-line mode's config (`ringedge proxy --shards 1 ...`): one `*` host, one `/`
+        // route, one h2c origin.
+        let config = ringedge::config::Config::quick(&ringedge::config::QuickOptions {
+            listen: vec!["127.0.0.1:8443".into()],
+            cert: dir.join("cert.pem").display().to_string(),
+            key: dir.join("key.pem").display().to_string(),
+            origin: "h2c://127.0.0.1:20051".into(),
+            shards: Some(1),
+            ..Default::default()
+        })
+        .expect("bench config");
         let spec = ringedge::server::build_spec(&config).expect("bench spec");
         let _ = std::fs::remove_dir_all(&dir);
         ringedge_codec::hpack::pool::set_pool_limit(spec.hpack_pool_bytes);
@@ -130,15 +131,9 @@ origin = "o"
             let ep =
                 fw.borrow_mut()
                     .add_downstream(server_side, peer, Some("localhost".into()), now);
-            // The client side: h2load-like windows (large, so flow control never stalls).
-            let cfg = ConnConfig {
-                initial_stream_window: 1 << 20,
-                connection_window: 16 << 20,
-                ..ConnConfig::default()
-            };
             clients.push(Client {
                 ep,
-                h2: Connection::new(Role::Client, cfg, now),
+                h2: Connection::new(Role::Client, peer_config(), now),
                 in_flight: 0,
                 rx: BytesMut::new(),
             });
@@ -160,24 +155,28 @@ origin = "o"
     }
 
     // Not inlined: profilers can attribute the forwarder's share by these two frames
-    // (e.g. `valgrind --tool=callgrind --toggle-collect='*Bench::fw_*'`).
+    // (e.g. `valgrind --tool=callgrind --toggle-collect='*Bench::fw_*'`). They take the
+    // forwarder and the timer apart from `self`, so a peer's buffer can be passed in place.
     #[inline(never)]
-    fn fw_recv(&mut self, ep: EpKey, buf: &mut BytesMut) {
+    fn fw_recv(fw: &RefCell<Forwarder>, in_fw: &mut Duration, ep: EpKey, buf: &mut BytesMut) {
         let t = Instant::now();
-        self.fw.borrow_mut().recv(ep, buf, t);
-        self.in_fw += t.elapsed();
+        fw.borrow_mut().recv(ep, buf, t);
+        *in_fw += t.elapsed();
     }
 
     #[inline(never)]
-    fn fw_output(&mut self, ep: EpKey, to: &mut BytesMut) -> bool {
+    fn fw_output(
+        fw: &RefCell<Forwarder>,
+        in_fw: &mut Duration,
+        ep: EpKey,
+        to: &mut BytesMut,
+    ) -> bool {
         let t = Instant::now();
-        let mut fw = self.fw.borrow_mut();
-        let moved = match fw.output(ep) {
-            Some(h2) => drain_output(h2, to),
-            None => false,
-        };
-        drop(fw);
-        self.in_fw += t.elapsed();
+        let moved = fw
+            .borrow_mut()
+            .output(ep)
+            .is_some_and(|h2| drain_output(h2, to));
+        *in_fw += t.elapsed();
         moved
     }
 
@@ -305,7 +304,7 @@ origin = "o"
                 if drain_output(&mut self.clients[i].h2, &mut buf) {
                     moved = true;
                     let ep = self.clients[i].ep;
-                    self.fw_recv(ep, &mut buf);
+                    Self::fw_recv(&self.fw, &mut self.in_fw, ep, &mut buf);
                 }
             }
             let requests = self.fw.borrow_mut().take_connect_requests();
@@ -313,37 +312,27 @@ origin = "o"
                 let now = Instant::now();
                 let h2 = Connection::new(Role::Client, self.origin_cfg.clone(), now);
                 let ep = self.fw.borrow_mut().add_upstream(0, h2, now);
-                // Like a tonic origin: no stream limit to speak of, roomy windows.
-                let cfg = ConnConfig {
-                    max_concurrent_streams: 10_000,
-                    initial_stream_window: 1 << 20,
-                    connection_window: 16 << 20,
-                    ..ConnConfig::default()
-                };
                 self.origins.push(Origin {
                     ep,
-                    h2: Connection::new(Role::Server, cfg, now),
+                    h2: Connection::new(Role::Server, peer_config(), now),
                     rx: BytesMut::new(),
                 });
                 moved = true;
             }
             for i in 0..self.origins.len() {
-                let ep = self.origins[i].ep;
-                let mut rx = std::mem::take(&mut self.origins[i].rx);
-                moved |= self.fw_output(ep, &mut rx);
-                self.origins[i].rx = rx;
+                let o = &mut self.origins[i];
+                moved |= Self::fw_output(&self.fw, &mut self.in_fw, o.ep, &mut o.rx);
                 self.serve_origin(i);
+                let o = &mut self.origins[i];
                 let mut buf = BytesMut::new();
-                if drain_output(&mut self.origins[i].h2, &mut buf) {
+                if drain_output(&mut o.h2, &mut buf) {
                     moved = true;
-                    self.fw_recv(ep, &mut buf);
+                    Self::fw_recv(&self.fw, &mut self.in_fw, o.ep, &mut buf);
                 }
             }
             for i in 0..self.clients.len() {
-                let ep = self.clients[i].ep;
-                let mut rx = std::mem::take(&mut self.clients[i].rx);
-                moved |= self.fw_output(ep, &mut rx);
-                self.clients[i].rx = rx;
+                let c = &mut self.clients[i];
+                moved |= Self::fw_output(&self.fw, &mut self.in_fw, c.ep, &mut c.rx);
                 self.read_client(i);
             }
             idle_turns = if moved { 0 } else { idle_turns + 1 };

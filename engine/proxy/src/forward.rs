@@ -307,14 +307,13 @@ impl std::fmt::Debug for Forwarder {
 /// direction (trailers, or an empty DATA with END_STREAM) once everything went. Returns the
 /// bytes the codec accepted; `accepted` sees each accepted piece (a view of the chunk: clone it
 /// to keep it). A chunk that fits the window moves into the codec whole, so the common case
-/// costs no reference count here. Trailers that were sent come back in `sent_trailers`, for
-/// the next header block to reuse their list ([`conn::recycle_fields`]).
+/// costs no reference count here. The list of trailers that were sent is handed back for the
+/// next header block to reuse ([`conn::recycle_fields`]).
 fn send_queued(
     h2: &mut Connection,
     sid: StreamId,
     q: &mut Queue,
     refs_buf: &mut Vec<FieldRef<'static>>,
-    sent_trailers: &mut Option<Vec<HeaderField>>,
     mut accepted: impl FnMut(&Bytes),
 ) -> usize {
     let mut released = 0usize;
@@ -356,7 +355,7 @@ fn send_queued(
                 headers::pass_through(&trailers, &mut refs);
                 let _ = h2.send_trailers(sid, &refs);
                 *refs_buf = recycle_refs(refs);
-                *sent_trailers = Some(trailers);
+                conn::recycle_fields(trailers);
                 q.end_sent = true;
             }
             None => {
@@ -1233,13 +1232,11 @@ impl Forwarder {
         // Bytes sent to the origin are retained (views, no copy) while a retry is still possible.
         let limit = self.plan.retry_buffer_bytes;
         let (retry_ok, sent, sent_bytes) = (&mut c.retry_ok, &mut c.sent, &mut c.sent_bytes);
-        let mut sent_trailers = None;
         let released = send_queued(
             &mut e.h2,
             usid,
             &mut c.to_up,
             &mut self.spares.refs,
-            &mut sent_trailers,
             |piece| {
                 if *retry_ok {
                     if *sent_bytes + piece.len() <= limit {
@@ -1256,9 +1253,6 @@ impl Forwarder {
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_origin, released as u64);
         self.wake(up);
-        if let Some(t) = sent_trailers {
-            conn::recycle_fields(t);
-        }
         if released > 0 {
             if let Some(d) = self.eps.get_mut(down) {
                 d.h2.release_capacity(dsid, released);
@@ -1365,13 +1359,11 @@ impl Forwarder {
         let Some(d) = self.eps.get_mut(down) else {
             return;
         };
-        let mut sent_trailers = None;
         let released = send_queued(
             &mut d.h2,
             dsid,
             &mut c.to_down,
             &mut self.spares.refs,
-            &mut sent_trailers,
             |_| {},
         );
         let up = c.up;
@@ -1379,9 +1371,6 @@ impl Forwarder {
         self.metrics.buffer_shrink(released);
         Metrics::add(&self.metrics.bytes_to_client, released as u64);
         self.wake(down);
-        if let Some(t) = sent_trailers {
-            conn::recycle_fields(t);
-        }
         if released > 0 {
             if let Some((up, usid)) = up {
                 if let Some(u) = self.eps.get_mut(up) {
