@@ -816,6 +816,7 @@ mod tests {
             name: Bytes::from_static(name.as_bytes()),
             value: Bytes::from_static(value.as_bytes()),
             never_index: false,
+            checked: false,
         }
     }
 

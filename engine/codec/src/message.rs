@@ -264,8 +264,24 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Checks one regular field (§8.2) and returns whether it is `te: trailers`.
+/// Whether a field passes the per-field rules of §8.2 whatever its position: a valid name
+/// (a leading `:` accepted) and value (§8.2.1), not a connection-specific field (§8.2.2), and
+/// `te` only as `trailers`. [`parse_request`], [`parse_response`] and [`check_trailers`] skip
+/// these checks for a field whose [`HeaderField::checked`] is set; the HPACK decoder sets it
+/// from this function, called once per dynamic-table entry.
+pub fn field_ok(name: &[u8], value: &[u8]) -> bool {
+    valid_name(name)
+        && valid_value(value)
+        && !is_connection_specific(name)
+        && (name != b"te" || value.eq_ignore_ascii_case(b"trailers"))
+}
+
+/// Checks one regular field (§8.2).
 fn check_regular(field: &HeaderField) -> Result<(), MessageError> {
+    if field.checked {
+        debug_assert!(field_ok(&field.name, &field.value), "stale checked flag");
+        return Ok(());
+    }
     if !valid_name(&field.name) {
         return Err(MessageError::InvalidFieldName);
     }
@@ -309,7 +325,7 @@ pub fn parse_request(fields: &[HeaderField]) -> Result<RequestHead<'_>, MessageE
             if regular_seen {
                 return Err(MessageError::PseudoHeaderAfterRegular);
             }
-            if !valid_value(&field.value) {
+            if !field.checked && !valid_value(&field.value) {
                 return Err(MessageError::InvalidFieldValue {
                     name: field.name.clone(),
                 });
@@ -501,6 +517,7 @@ mod tests {
             name: Bytes::from_static(name.as_bytes()),
             value: Bytes::from_static(value.as_bytes()),
             never_index: false,
+            checked: false,
         }
     }
 
@@ -514,6 +531,39 @@ mod tests {
             f("te", "trailers"),
             f("grpc-timeout", "1S"),
         ]
+    }
+
+    /// Requests decoded by HPACK: fields from table entries skip the per-field checks only when
+    /// they passed them on insertion, so a connection-specific field the peer indexed is
+    /// refused on first use and on every later reference, and a clean request parses both times.
+    #[test]
+    fn table_fields_are_checked_once_and_still_refused_when_bad() {
+        use crate::hpack::Decoder;
+        let mut d = Decoder::new(4096);
+        let mut decode = |block: &[u8]| {
+            let mut out = Vec::new();
+            d.decode(&Bytes::copy_from_slice(block), &mut |f: HeaderField| {
+                out.push(f)
+            })
+            .expect("valid block");
+            out
+        };
+        // :method POST, :scheme https, :path / (static), then with incremental indexing
+        // content-type: application/grpc (static name 31) and connection: close.
+        let first = decode(b"\x83\x87\x84\x5f\x10application/grpc\x40\x0aconnection\x05close");
+        let again = decode(b"\x83\x87\x84\xbf\xbe");
+        for fields in [&first, &again] {
+            assert!(fields[3].checked && !fields[4].checked);
+            assert_eq!(
+                parse_request(fields).unwrap_err(),
+                MessageError::ConnectionSpecificField {
+                    name: Bytes::from_static(b"connection")
+                }
+            );
+            let clean = &fields[..4];
+            assert!(clean.iter().all(|f| f.checked));
+            assert_eq!(parse_request(clean).expect("clean").path, b"/");
+        }
     }
 
     #[test]
@@ -727,6 +777,7 @@ mod tests {
                 name: Bytes::from_static(b":status"),
                 value: Bytes::copy_from_slice(bad.as_bytes()),
                 never_index: false,
+                checked: false,
             }];
             assert_eq!(
                 parse_response(&fields),
@@ -763,6 +814,7 @@ mod tests {
                 name: Bytes::copy_from_slice(&[a, b':', a]),
                 value: Bytes::copy_from_slice(&[a]),
                 never_index: false,
+                checked: false,
             };
             let one = std::slice::from_ref(&field);
             let _ = parse_request(one);

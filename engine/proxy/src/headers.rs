@@ -164,6 +164,7 @@ mod tests {
             name: Bytes::from_static(name.as_bytes()),
             value: Bytes::from_static(value.as_bytes()),
             never_index: false,
+            checked: false,
         }
     }
 
@@ -258,6 +259,7 @@ mod tests {
             name: Bytes::from_static(b"authorization"),
             value: Bytes::from_static(b"Bearer x"),
             never_index: true,
+            checked: false,
         });
         let cfg = UpstreamRequest {
             scheme: b"https",

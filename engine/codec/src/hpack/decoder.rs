@@ -20,14 +20,53 @@
 //! later request share it without reference counting; so is a literal name, or the value of a
 //! field like `:authority` or `user-agent`, while the thread's bounded pool of immortal strings
 //! has room ([`super::pool`], at most `POOL_BYTES` per thread).
+//!
+//! Recent literals: a value sent as a Huffman-coded literal without indexing is decoded anew
+//! every time, and some encoders send a value that repeats that way on every request (nghttp2,
+//! and so h2load and curl, never index `:path`; many encoders never index `date`). The decoder
+//! remembers the octets of the last few such values ([`RECENT_LITERALS`], each at most
+//! [`RECENT_LITERAL_MAX`] octets as sent) and, once one is seen a second time, its decoded
+//! copy: later repeats cost a comparison instead of a Huffman decode (the copy is the pool's
+//! immortal string for the fields the pool lists, else one exact-size allocation). Slots are
+//! reused in CLOCK order, so values that never repeat (request ids) take turns in the slots
+//! without evicting a value used since the hand last passed. Never-indexed literals (§6.2.3)
+//! are never remembered.
 
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC, STATIC_LEN};
 use super::{huffman, integer, pool, HeaderField, HeaderSink, HpackError};
+use crate::message;
 use bytes::{Bytes, BytesMut};
 
 /// Size of the arena chunks Huffman-decoded strings are carved from (one allocation per chunk
 /// instead of one per string). Strings longer than a quarter chunk get their own allocation.
 pub const ARENA_CHUNK: usize = 2048;
+
+/// Huffman-coded literal values without indexing remembered per decoder (see the module docs).
+pub const RECENT_LITERALS: usize = 4;
+/// Longest remembered literal value, in octets as sent (Huffman-coded): about 60 characters,
+/// enough for most gRPC method paths. About 90 bytes per slot per decoder.
+pub const RECENT_LITERAL_MAX: usize = 48;
+
+/// One remembered literal value: the octets as sent and, from its second sighting on, the
+/// decoded value.
+#[derive(Debug)]
+struct Recent {
+    /// Octets in `key` (0: empty slot).
+    len: u8,
+    /// Hit since the CLOCK hand last passed (kept for another round).
+    used: bool,
+    key: [u8; RECENT_LITERAL_MAX],
+    value: Option<Bytes>,
+}
+
+impl Recent {
+    const EMPTY: Recent = Recent {
+        len: 0,
+        used: false,
+        key: [0; RECENT_LITERAL_MAX],
+        value: None,
+    };
+}
 
 /// Default max header list size (RFC 9113 §6.5.2 accounting: name + value + 32 per field).
 pub const DEFAULT_MAX_HEADER_LIST_SIZE: usize = 64 * 1024;
@@ -47,6 +86,10 @@ pub struct Decoder {
     scratch: Vec<u8>,
     /// Current arena chunk for Huffman-decoded strings (see the module docs).
     arena: BytesMut,
+    /// Recently seen literal values (see the module docs).
+    recent: [Recent; RECENT_LITERALS],
+    /// The CLOCK hand over `recent`.
+    hand: usize,
 }
 
 impl Decoder {
@@ -63,6 +106,8 @@ impl Decoder {
             update_required: false,
             scratch: Vec::with_capacity(256),
             arena: BytesMut::new(),
+            recent: [Recent::EMPTY; RECENT_LITERALS],
+            hand: 0,
         }
     }
 
@@ -121,23 +166,28 @@ impl Decoder {
                 // Indexed field (§6.1).
                 let idx = integer::decode(buf, &mut pos, 7)?;
                 self.check_update(at_start)?;
-                let (name, value) = self.lookup(idx)?;
+                let (name, value, checked) = self.lookup(idx)?;
                 HeaderField {
                     name,
                     value,
                     never_index: false,
+                    checked,
                 }
             } else if b & 0x40 != 0 {
                 // Literal with incremental indexing (§6.2.1).
                 self.check_update(at_start)?;
-                let (name, value, literal_name) = self.literal(block, &mut pos, 6)?;
+                let (name, value, literal_name) = self.literal(block, &mut pos, 6, false)?;
                 // The table gets its own copy (see the module docs); the field shares it.
                 let (name, value) = own(name, value, literal_name);
-                self.table.insert(name.clone(), value.clone());
+                // Checked once here for every later reference to the entry.
+                let checked = message::field_ok(&name, &value);
+                self.table
+                    .insert_checked(name.clone(), value.clone(), checked);
                 HeaderField {
                     name,
                     value,
                     never_index: false,
+                    checked,
                 }
             } else if b & 0x20 != 0 {
                 // Dynamic table size update (§6.3), only at the start of a block (§4.2).
@@ -158,11 +208,12 @@ impl Decoder {
                 // Literal without indexing (0000, §6.2.2) or never indexed (0001, §6.2.3).
                 self.check_update(at_start)?;
                 let never_index = b & 0x10 != 0;
-                let (name, value, _) = self.literal(block, &mut pos, 4)?;
+                let (name, value, _) = self.literal(block, &mut pos, 4, !never_index)?;
                 HeaderField {
                     name,
                     value,
                     never_index,
+                    checked: false,
                 }
             };
             at_start = false;
@@ -198,27 +249,34 @@ impl Decoder {
 
     /// Name and value at HPACK index `idx` (§2.3.3).
     #[inline]
-    fn lookup(&self, idx: usize) -> Result<(Bytes, Bytes), HpackError> {
+    /// With whether the field is known to pass [`message::field_ok`].
+    fn lookup(&self, idx: usize) -> Result<(Bytes, Bytes, bool), HpackError> {
         if idx == 0 {
             return Err(HpackError::ZeroIndex);
         }
         if idx <= STATIC_LEN {
             let (n, v) = STATIC[idx - 1];
-            return Ok((Bytes::from_static(n), Bytes::from_static(v)));
+            return Ok((
+                Bytes::from_static(n),
+                Bytes::from_static(v),
+                static_checked(idx),
+            ));
         }
         match self.table.get(idx - STATIC_LEN) {
-            Some(e) => Ok((e.name.clone(), e.value.clone())),
+            Some(e) => Ok((e.name.clone(), e.value.clone(), e.checked())),
             None => Err(HpackError::IndexOutOfRange { index: idx }),
         }
     }
 
-    /// A literal representation (§6.2) whose name index has a `prefix`-bit prefix.
+    /// A literal representation (§6.2) whose name index has a `prefix`-bit prefix. `recall`:
+    /// the value may come from (and goes to) the recent literals (see the module docs).
     #[inline]
     fn literal(
         &mut self,
         block: &Bytes,
         pos: &mut usize,
         prefix: u8,
+        recall: bool,
     ) -> Result<(Bytes, Bytes, bool), HpackError> {
         let idx = integer::decode(block, pos, prefix)?;
         let name = if idx == 0 {
@@ -226,8 +284,78 @@ impl Decoder {
         } else {
             self.lookup_name(idx)?
         };
-        let value = self.string(block, pos)?;
+        let value = if recall {
+            self.recent_value(block, pos, &name)?
+        } else {
+            self.string(block, pos)?
+        };
         Ok((name, value, idx == 0))
+    }
+
+    /// A literal value (§5.2) taken from the recent literals when its octets were seen before,
+    /// remembered otherwise. Only Huffman-coded values of 1..=[`RECENT_LITERAL_MAX`] octets
+    /// (a one-octet length prefix) are remembered; any other string is decoded as usual.
+    fn recent_value(
+        &mut self,
+        block: &Bytes,
+        pos: &mut usize,
+        name: &[u8],
+    ) -> Result<Bytes, HpackError> {
+        let at = *pos;
+        let len = match block.get(at) {
+            Some(&b) if b & 0x80 != 0 => usize::from(b & 0x7f),
+            _ => 0,
+        };
+        if len == 0 || len > RECENT_LITERAL_MAX || at + 1 + len > block.len() {
+            return self.string(block, pos);
+        }
+        let src = &block[at + 1..at + 1 + len];
+        let hit = self
+            .recent
+            .iter()
+            .position(|r| usize::from(r.len) == len && r.key[..len] == *src);
+        match hit {
+            Some(i) => {
+                self.recent[i].used = true;
+                if let Some(v) = &self.recent[i].value {
+                    *pos = at + 1 + len;
+                    return Ok(v.clone());
+                }
+                // Second sighting: keep a copy of its own (never a view of the arena chunk,
+                // which it would pin).
+                let decoded = self.string(block, pos)?;
+                let kept = pool::pools_value_of(name)
+                    .then(|| pool::pooled(&decoded))
+                    .flatten()
+                    .unwrap_or_else(|| Bytes::copy_from_slice(&decoded));
+                self.recent[i].value = Some(kept.clone());
+                Ok(kept)
+            }
+            None => {
+                let decoded = self.string(block, pos)?;
+                let slot = self.clock_victim();
+                let r = &mut self.recent[slot];
+                r.len = len as u8;
+                r.used = false;
+                r.key[..len].copy_from_slice(src);
+                r.value = None;
+                Ok(decoded)
+            }
+        }
+    }
+
+    /// The recent-literal slot to reuse: the first from the hand not used since the hand last
+    /// passed (CLOCK); the hand clears the marks it passes, so this ends within one turn.
+    fn clock_victim(&mut self) -> usize {
+        loop {
+            let i = self.hand;
+            self.hand = (self.hand + 1) % RECENT_LITERALS;
+            let r = &mut self.recent[i];
+            if !r.used {
+                return i;
+            }
+            r.used = false;
+        }
     }
 
     #[inline]
@@ -286,6 +414,13 @@ impl Decoder {
             Ok(block.slice(start..end))
         }
     }
+}
+
+/// Whether static-table entry `idx` passes [`message::field_ok`]: all but `transfer-encoding`
+/// (57), a connection-specific field (RFC 9113 §8.2.2). A test checks every entry.
+#[inline]
+fn static_checked(idx: usize) -> bool {
+    idx != 57
 }
 
 /// Names and values (beyond RFC 7541's static table) that gRPC calls repeat on every request
@@ -404,6 +539,151 @@ mod tests {
             assert_eq!(f.value.as_ptr(), trailers);
             assert!(!INTERNED.iter().any(|i| i.as_ptr() == f.name.as_ptr()));
         }
+    }
+
+    /// A literal without indexing (§6.2.2) or never indexed (§6.2.3) with a static name
+    /// index and a Huffman-coded value.
+    fn huffman_literal(never_index: bool, name_index: u8, value: &[u8]) -> Vec<u8> {
+        let mut enc = Vec::new();
+        huffman::encode(value, &mut enc);
+        assert!(enc.len() < 127);
+        let flag = if never_index { 0x10 } else { 0 };
+        // The name index has a 4-bit prefix (§5.1): 15 and up continue in a second octet.
+        let mut b = if name_index < 15 {
+            vec![flag | name_index]
+        } else {
+            vec![flag | 0x0f, name_index - 15]
+        };
+        b.push(0x80 | enc.len() as u8);
+        b.extend_from_slice(&enc);
+        b
+    }
+
+    /// nghttp2 sends `:path` as a Huffman literal without indexing on every request: from the
+    /// second sighting on the value is the thread's pooled copy (same address every time,
+    /// no Huffman decode); `date` (not pooled) gets one copy of the decoder's own. Values are
+    /// always the decoded ones.
+    #[test]
+    fn repeated_literals_are_recalled() {
+        std::thread::spawn(|| {
+            let mut d = Decoder::new(4096);
+            let path = huffman_literal(false, 4, b"/helloworld.Greeter/SayHello");
+            let date = huffman_literal(false, 33, b"Mon, 07 Dec 2026 21:00:00 GMT");
+            let mut block = path.clone();
+            block.extend_from_slice(&date);
+            let rounds: Vec<Vec<HeaderField>> =
+                (0..4).map(|_| decode_all(&mut d, &block)).collect();
+            for r in &rounds {
+                assert_eq!(&r[0].value[..], b"/helloworld.Greeter/SayHello");
+                assert_eq!(&r[1].value[..], b"Mon, 07 Dec 2026 21:00:00 GMT");
+                assert!(!r[0].never_index && !r[1].never_index);
+            }
+            let pooled = pool::pooled(b"/helloworld.Greeter/SayHello").expect("pool has room");
+            assert_ne!(
+                rounds[0][0].value.as_ptr(),
+                pooled.as_ptr(),
+                "first sighting decoded"
+            );
+            for r in &rounds[1..] {
+                assert_eq!(
+                    r[0].value.as_ptr(),
+                    pooled.as_ptr(),
+                    "recalled :path is pooled"
+                );
+            }
+            assert_ne!(rounds[0][1].value.as_ptr(), rounds[1][1].value.as_ptr());
+            for r in &rounds[2..] {
+                assert_eq!(
+                    r[1].value.as_ptr(),
+                    rounds[1][1].value.as_ptr(),
+                    "date recalled"
+                );
+            }
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    /// The decoder's `checked` notes agree with `message::field_ok`: for the static table,
+    /// for dynamic-table entries (at insertion and on later references), and literals without
+    /// indexing are never marked.
+    #[test]
+    fn checked_flags_match_field_ok() {
+        for idx in 1..=STATIC_LEN {
+            let (n, v) = STATIC[idx - 1];
+            assert_eq!(
+                static_checked(idx),
+                message::field_ok(n, v),
+                "static index {idx}"
+            );
+        }
+        let mut d = Decoder::new(4096);
+        // With incremental indexing: x-ok: fine, connection: close, te: gzip, X-Up: v (bad
+        // name), x-sp: " v" (bad value); then a literal without indexing x-lit: fine.
+        let first = decode_all(
+            &mut d,
+            b"\x40\x04x-ok\x04fine\x40\x0aconnection\x05close\x40\x02te\x04gzip\
+              \x40\x04X-Up\x01v\x40\x04x-sp\x02 v\x00\x05x-lit\x04fine",
+        );
+        let later = decode_all(&mut d, b"\xc2\xc1\xc0\xbf\xbe\x82");
+        let expect = [true, false, false, false, false];
+        for (i, ok) in expect.iter().enumerate() {
+            assert_eq!(first[i].checked, *ok, "inserted field {i}");
+            assert_eq!(later[i].checked, *ok, "referenced field {i}");
+            assert_eq!(later[i], first[i]);
+            assert_eq!(message::field_ok(&first[i].name, &first[i].value), *ok);
+        }
+        assert!(!first[5].checked, "literal without indexing");
+        assert_eq!((&later[5].value[..], later[5].checked), (&b"GET"[..], true));
+    }
+
+    /// Never-indexed values are not remembered: each is decoded anew.
+    #[test]
+    fn never_indexed_literals_are_not_recalled() {
+        let mut d = Decoder::new(4096);
+        let block = huffman_literal(true, 23, b"Bearer secret-token-1234");
+        let rounds: Vec<Vec<HeaderField>> = (0..3).map(|_| decode_all(&mut d, &block)).collect();
+        for r in &rounds {
+            assert_eq!(&r[0].name[..], b"authorization");
+            assert_eq!(&r[0].value[..], b"Bearer secret-token-1234");
+            assert!(r[0].never_index);
+        }
+        assert_ne!(rounds[1][0].value.as_ptr(), rounds[2][0].value.as_ptr());
+        assert!(d.recent.iter().all(|r| r.len == 0 && r.value.is_none()));
+    }
+
+    /// A value used on every request keeps its slot while values seen once (request ids)
+    /// take turns in the others; a longer value than RECENT_LITERAL_MAX is never remembered.
+    #[test]
+    fn recent_literals_survive_unique_values() {
+        let mut d = Decoder::new(4096);
+        let path = huffman_literal(false, 4, b"/pkg.Service/Method");
+        let mut recalled = None;
+        for i in 0..40 {
+            let mut block = path.clone();
+            // x-request-id is not a static name: a literal name, then the value.
+            let id = format!("req-{i:08}");
+            let mut enc = Vec::new();
+            huffman::encode(id.as_bytes(), &mut enc);
+            block.extend_from_slice(b"\x00\x0cx-request-id");
+            block.push(0x80 | enc.len() as u8);
+            block.extend_from_slice(&enc);
+            let f = decode_all(&mut d, &block);
+            assert_eq!(&f[0].value[..], b"/pkg.Service/Method");
+            assert_eq!(f[1].value, id.as_bytes());
+            if i >= 1 {
+                let p = f[0].value.as_ptr();
+                assert_eq!(*recalled.get_or_insert(p), p, "round {i}: :path recalled");
+            }
+        }
+        let long = vec![b'a'; 200];
+        let block = huffman_literal(false, 4, &long);
+        assert!(block.len() > RECENT_LITERAL_MAX + 2);
+        let before: Vec<_> = d.recent.iter().map(|r| (r.len, r.key)).collect();
+        decode_all(&mut d, &block);
+        decode_all(&mut d, &block);
+        let after: Vec<_> = d.recent.iter().map(|r| (r.len, r.key)).collect();
+        assert_eq!(before, after, "a long value takes no slot");
     }
 
     /// Two connections on one thread: `:authority` values and literal names come from the

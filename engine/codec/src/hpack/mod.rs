@@ -49,7 +49,9 @@ use std::fmt;
 /// entries are cheap clones, non-Huffman literals are slices of the block (no copy), Huffman
 /// literals are freshly decoded. `never_index` is set for never-indexed literals (RFC 7541
 /// §6.2.3): an intermediary re-encoding the field must keep it out of any table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Equality compares name, value and `never_index`, not `checked` (a note about work done).
+#[derive(Clone, Debug)]
 pub struct HeaderField {
     /// Field name, as sent (HPACK does not check case or characters; the HTTP/2 layer does).
     pub name: Bytes,
@@ -57,7 +59,23 @@ pub struct HeaderField {
     pub value: Bytes,
     /// The field was sent as a never-indexed literal (RFC 7541 §6.2.3).
     pub never_index: bool,
+    /// The field is known to pass RFC 9113 §8.2's per-field rules
+    /// ([`crate::message::field_ok`]), so the message layer skips them. The decoder sets it for
+    /// static-table fields and for fields from dynamic-table entries, checked once when they
+    /// entered the table. `false` means "not known": always correct, it only costs the check.
+    /// Whoever changes `name` or `value` must clear it.
+    pub checked: bool,
 }
+
+impl PartialEq for HeaderField {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.value == other.value
+            && self.never_index == other.never_index
+    }
+}
+
+impl Eq for HeaderField {}
 
 /// A borrowed field for encoding. `sensitive` => never-indexed literal (RFC 7541 §6.2.3).
 #[derive(Clone, Copy, Debug)]

@@ -178,6 +178,9 @@ pub struct Entry {
     name_hash: u64,
     /// Encoder only: [`field_hash`] of name and value (0 in the decoder).
     hash: u64,
+    /// Decoder only: the field passes [`crate::message::field_ok`] (see
+    /// [`super::HeaderField::checked`]).
+    checked: bool,
 }
 
 const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -212,6 +215,13 @@ fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
 }
 
 impl Entry {
+    /// Decoder only: the entry's field passes [`crate::message::field_ok`] (false in the
+    /// encoder, and when inserted with [`DynamicTable::insert`]).
+    #[inline]
+    pub fn checked(&self) -> bool {
+        self.checked
+    }
+
     /// Entry size per RFC 7541 §4.1.
     #[inline]
     pub fn size(&self) -> usize {
@@ -330,17 +340,34 @@ impl DynamicTable {
     /// Inserts a new entry (§4.4): evicts until it fits; an entry larger than the capacity
     /// empties the table and is not stored.
     pub fn insert(&mut self, name: Bytes, value: Bytes) {
-        self.insert_hashed(name, value, 0, 0);
+        self.insert_checked(name, value, false);
+    }
+
+    /// [`DynamicTable::insert`] for the decoder, noting whether the field passes
+    /// [`crate::message::field_ok`] ([`Entry::checked`]).
+    pub fn insert_checked(&mut self, name: Bytes, value: Bytes, checked: bool) {
+        self.push(Entry {
+            name,
+            value,
+            name_hash: 0,
+            hash: 0,
+            checked,
+        });
     }
 
     /// [`DynamicTable::insert`] recording the encoder's hashes for [`DynamicTable::find_hashed`].
     pub fn insert_hashed(&mut self, name: Bytes, value: Bytes, name_hash: u64, hash: u64) {
-        let e = Entry {
+        self.push(Entry {
             name,
             value,
             name_hash,
             hash,
-        };
+            checked: false,
+        });
+    }
+
+    fn push(&mut self, e: Entry) {
+        let (name_hash, hash) = (e.name_hash, e.hash);
         let sz = e.size();
         if sz > self.capacity {
             self.entries.clear();
