@@ -1869,12 +1869,22 @@ impl Reactor {
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
+        //
+        // ringedge patch: glommio replaced this timer on every turn (a TIMEOUT and a linked
+        // eventfd WRITE, plus an ASYNC_CANCEL of the previous timer, per turn). A timer that
+        // has not fired is now kept: it fires once `ring_depth` completions arrived since it
+        // was armed, maybe over several turns, so it preempts no later than before.
+        let armed = self
+            .throughput_preemption_timeout_src
+            .take()
+            .filter(|s| s.result().is_none());
+        let timer = armed.unwrap_or_else(|| {
             main_ring.prepare_throughput_preemption_timer(
                 self.ring_depth() as u32,
                 self.eventfd_src.raw(),
-            ),
-        ));
+            )
+        });
+        self.throughput_preemption_timeout_src.set(Some(timer));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
