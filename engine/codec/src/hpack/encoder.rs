@@ -82,7 +82,7 @@ impl Replay {
             let Some(value) = self.bytes.get(at + nl..at + nl + vl) else {
                 return false;
             };
-            if name != f.name || value != f.value {
+            if !same_bytes(name, f.name) || !same_bytes(value, f.value) {
                 return false;
             }
             at += nl + vl;
@@ -104,6 +104,31 @@ impl Replay {
         }
         self.out.clear();
         self.out.extend_from_slice(out);
+    }
+}
+
+/// `a == b` for two slices, inline for the short strings of header fields (up to 16 octets:
+/// two overlapping loads per side) instead of a `memcmp` call per name and value; longer
+/// slices use the slice comparison.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w4 = |s: &[u8], at: usize| u32::from_ne_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
+    let w8 = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    match n {
+        0 => true,
+        // Positions 0, n/2 and n-1 cover every octet of 1 to 3.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -367,6 +392,26 @@ impl Encoder {
         } else {
             integer::encode(s.len(), 7, 0x00, dst);
             dst.extend_from_slice(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    /// Every length up to 40, every single-octet difference: same_bytes agrees with `==`.
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        for n in 0..=40usize {
+            let a: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "len {n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "len {n}, octet {at}");
+            }
+            assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
         }
     }
 }
