@@ -1596,7 +1596,7 @@ fn recycled_field_lists_are_reused_empty_and_bounded() {
 fn recycled_field_lists_on_a_fresh_thread() {
     // Streams stay open (nothing answers them): room for all of them.
     let mut p = Peer::server(ConnConfig {
-        max_concurrent_streams: 1000,
+        max_concurrent_streams: 5000,
         ..ConnConfig::default()
     });
     let open = |p: &mut Peer, id: u32| {
@@ -1631,13 +1631,13 @@ fn recycled_field_lists_on_a_fresh_thread() {
     assert_ne!(third.as_ptr() as usize, big_ptr);
     assert!(third.capacity() <= SPARE_FIELD_LIST_MAX);
 
-    // Bounded: past SPARE_FIELD_LISTS, lists are freed; the stack then drains to empty and a
-    // new list is allocated.
-    for _ in 0..SPARE_FIELD_LISTS + 10 {
+    // Bounded: past SPARE_FIELDS fields of capacity in all, lists are freed; the stack then
+    // drains to empty and a new list is allocated.
+    for _ in 0..SPARE_FIELDS / 8 + 10 {
         recycle_fields(Vec::with_capacity(8));
     }
     let mut id = 7;
-    for _ in 0..SPARE_FIELD_LISTS {
+    for _ in 0..SPARE_FIELDS / 8 {
         open(&mut p, id);
         id += 2;
         assert_eq!(headers(&mut p).capacity(), 8, "a spare");

@@ -36,5 +36,5 @@ mod stream;
 pub use config::ConnConfig;
 pub use connection::{Connection, Role, PREFACE};
 pub use event::{ConnError, Event, HeadersKind, Limit, OpenError, ResetReason, SendError};
-pub use spares::{recycle_fields, SPARE_FIELD_LISTS, SPARE_FIELD_LIST_MAX};
+pub use spares::{recycle_fields, SPARE_FIELDS, SPARE_FIELD_LIST_MAX};
 pub use stream::{IdHashBuilder, IdHasher};
