@@ -473,13 +473,25 @@ fn grpc_switched_off_and_non_grpc_policy() {
     });
 }
 
+/// The retried request carries the same path, metadata (a never-indexed one and a `-bin` one
+/// too) and body as the first try.
 #[test]
 fn refused_stream_is_retried_once_with_its_body() {
     let _g = serial();
     let pki = Pki::new("fwd");
     let rt = rt();
     rt.block_on(async {
-        let origin = start_origin(Arc::new(|req, mut respond, n| {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen_origin = Arc::clone(&seen);
+        let origin = start_origin(Arc::new(move |req, mut respond, n| {
+            let h = req.headers();
+            let meta = |k: &str| h.get(k).map(|v| v.to_str().unwrap_or("?").to_owned());
+            seen_origin.lock().unwrap().push((
+                req.uri().path().to_owned(),
+                meta("x-retry-meta"),
+                meta("authorization"),
+                meta("x-trace-bin"),
+            ));
             tokio::spawn(async move {
                 if n == 0 {
                     respond.send_reset(Reason::REFUSED_STREAM);
@@ -491,15 +503,27 @@ fn refused_stream_is_retried_once_with_its_body() {
         .await;
         let (handle, addr) = start_proxy(&pki, origin, "", "");
         let mut c = client(addr).await;
-        let (resp, mut send) = c
-            .send_request(grpc_request("/pkg.Echo/Unary", &[]), false)
-            .unwrap();
+        let mut req = grpc_request(
+            "/pkg.Echo/Unary",
+            &[("x-retry-meta", "kept"), ("x-trace-bin", "AAEC")],
+        );
+        let mut secret = http::HeaderValue::from_static("Bearer s3cret");
+        secret.set_sensitive(true);
+        req.headers_mut().insert("authorization", secret);
+        let (resp, mut send) = c.send_request(req, false).unwrap();
         send.send_data(grpc_frame(b"retry me"), true).unwrap();
         let resp = tokio::time::timeout(T, resp).await.unwrap().unwrap();
         let (_, headers, body, trailers) = tokio::time::timeout(T, read_all(resp)).await.unwrap();
         assert_eq!(grpc_status(&headers, &trailers).0, "0");
         assert_eq!(body, grpc_frame(b"retry me").to_vec());
         wait_for(&handle, "one retry", |m| m.retries == 1).await;
+        let want = (
+            "/pkg.Echo/Unary".to_owned(),
+            Some("kept".to_owned()),
+            Some("Bearer s3cret".to_owned()),
+            Some("AAEC".to_owned()),
+        );
+        assert_eq!(*seen.lock().unwrap(), vec![want.clone(), want]);
         drop(handle);
     });
 }
