@@ -49,46 +49,32 @@ use crate::slab::{Key, Slab};
 
 /// Rounds of event handling per [`Forwarder::dispatch`] (events caused by handling events).
 const DISPATCH_ROUNDS: usize = 4;
-/// Most elements (sum of capacities) the spare containers of one kind hold (see [`Spares`]):
-/// 8,192 `Bytes` of 32 bytes, 256 KB per kind and shard.
+/// Most elements (sum of capacities) the spare retry buffers hold (see [`Spares`]): 8,192
+/// `Bytes` of 32 bytes, 256 KB per shard.
 const SPARE_ELEMENTS: usize = 8 * 1024;
 /// A container that grew past this many elements is freed instead of kept.
 const SPARE_CAPACITY_MAX: usize = 16;
 
-/// The allocations a call needs, kept from finished calls for the next ones so that a warm
-/// shard does no malloc/free per call for them: chunk queues, retry buffers, and the borrowed
-/// field lists built to encode HEADERS. Bounded by [`SPARE_ELEMENTS`] elements per kind, in
-/// containers of at most [`SPARE_CAPACITY_MAX`]. The bound is in elements, not a few hundred
-/// containers, because the stock swings by the number of calls that end (or start) in one
-/// burst: 512 with h2load's 16 × 32, for which a bound of 256 containers freed and
-/// reallocated about half of them.
+/// The allocations every call needs, kept from finished calls for the next ones so that a warm
+/// shard does no malloc/free per call for them: retry buffers, and the borrowed field list
+/// built to encode HEADERS. (Chunk queues need none: a call's first chunk per direction is held
+/// inline, so only a call with several chunks waiting allocates its deque.) Bounded by
+/// [`SPARE_ELEMENTS`] elements, in buffers of at most [`SPARE_CAPACITY_MAX`]. The bound is in
+/// elements, not a few hundred buffers, because the stock swings by the number of calls that
+/// end (or start) in one burst: 512 with h2load's 16 × 32, for which a bound of 256 buffers
+/// freed and reallocated about half of them.
 #[derive(Default)]
 struct Spares {
-    deques: Vec<VecDeque<Bytes>>,
-    deque_elements: usize,
     vecs: Vec<Vec<Bytes>>,
     vec_elements: usize,
     refs: Vec<FieldRef<'static>>,
 }
 
 impl Spares {
-    fn deque(&mut self) -> VecDeque<Bytes> {
-        let d = self.deques.pop().unwrap_or_default();
-        self.deque_elements -= d.capacity();
-        d
-    }
     fn vec(&mut self) -> Vec<Bytes> {
         let v = self.vecs.pop().unwrap_or_default();
         self.vec_elements -= v.capacity();
         v
-    }
-    fn keep_deque(&mut self, mut d: VecDeque<Bytes>) {
-        let cap = d.capacity();
-        if cap > 0 && cap <= SPARE_CAPACITY_MAX && self.deque_elements + cap <= SPARE_ELEMENTS {
-            d.clear();
-            self.deque_elements += cap;
-            self.deques.push(d);
-        }
     }
     fn keep_vec(&mut self, mut v: Vec<Bytes>) {
         let cap = v.capacity();
@@ -158,10 +144,6 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn with_rest(rest: VecDeque<Bytes>) -> Self {
-        debug_assert!(rest.is_empty());
-        Chunks { first: None, rest }
-    }
     fn is_empty(&self) -> bool {
         self.first.is_none()
     }
@@ -185,10 +167,6 @@ impl Chunks {
     fn clear(&mut self) {
         self.first = None;
         self.rest.clear();
-    }
-    /// The deque's allocation, for [`Spares`].
-    fn into_rest(self) -> VecDeque<Bytes> {
-        self.rest
     }
 }
 
@@ -969,12 +947,12 @@ impl Forwarder {
                 .map(|a| Bytes::copy_from_slice(a.as_bytes())),
             deadline,
             to_up: Queue {
-                chunks: Chunks::with_rest(self.spares.deque()),
+                chunks: Chunks::default(),
                 end: end_stream,
                 ..Queue::default()
             },
             to_down: Queue {
-                chunks: Chunks::with_rest(self.spares.deque()),
+                chunks: Chunks::default(),
                 ..Queue::default()
             },
             sent: self.spares.vec(),
@@ -1637,8 +1615,6 @@ impl Forwarder {
         let pool = &mut self.pools[c.origin];
         pool.waiting.retain(|&k| k != call);
         let (origin, started) = (c.origin, c.up.is_some());
-        self.spares.keep_deque(c.to_up.chunks.into_rest());
-        self.spares.keep_deque(c.to_down.chunks.into_rest());
         self.spares.keep_vec(c.sent);
         if started && !pool.waiting.is_empty() {
             // A stream slot freed on an origin connection: start a waiting call there.
@@ -1786,28 +1762,24 @@ mod tests {
         assert_eq!(q.pop_front(), Some(b("w")));
     }
 
-    /// Spare containers come back empty, and oversized ones are not kept.
+    /// Spare buffers come back empty, and oversized ones are not kept; the stock is bounded
+    /// in elements.
     #[test]
     fn spares_are_empty_and_bounded() {
         let mut s = Spares::default();
-        let mut d = s.deque();
-        d.push_back(Bytes::from_static(b"x"));
-        s.keep_deque(d);
-        let d = s.deque();
-        assert!(d.is_empty() && d.capacity() > 0, "reused, cleared");
+        let mut v = s.vec();
+        v.push(Bytes::from_static(b"x"));
+        s.keep_vec(v);
+        let v = s.vec();
+        assert!(v.is_empty() && v.capacity() > 0, "reused, cleared");
         let big: Vec<Bytes> = Vec::with_capacity(SPARE_CAPACITY_MAX + 1);
         s.keep_vec(big);
         assert_eq!(s.vec().capacity(), 0, "oversized vector was freed");
-        let _ = s.deque();
-        assert_eq!((s.deques.len(), s.deque_elements), (0, 0));
+        assert_eq!((s.vecs.len(), s.vec_elements), (0, 0));
         for _ in 0..SPARE_ELEMENTS / 4 + 10 {
-            s.keep_deque(VecDeque::with_capacity(4));
+            s.keep_vec(Vec::with_capacity(4));
         }
-        let cap = s.deques[0].capacity();
-        assert_eq!(s.deques.len(), SPARE_ELEMENTS / cap, "bounded in elements");
-        assert_eq!(
-            s.deque_elements,
-            s.deques.iter().map(|d| d.capacity()).sum()
-        );
+        assert_eq!(s.vecs.len(), SPARE_ELEMENTS / 4, "bounded in elements");
+        assert_eq!(s.vec_elements, SPARE_ELEMENTS);
     }
 }
