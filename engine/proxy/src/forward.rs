@@ -28,14 +28,14 @@
 //!   still retained.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ringedge_codec::conn::{self, Connection, Event, HeadersKind, IdHashBuilder};
+use ringedge_codec::conn::{self, Connection, Event, HeadersKind, StreamMap};
 use ringedge_codec::frame::{ErrorCode, StreamId};
 use ringedge_codec::grpc::{self, MessageWalker, WalkerLimits};
 use ringedge_codec::hpack::{FieldRef, HeaderField};
@@ -231,9 +231,9 @@ enum Side {
 struct Endpoint {
     h2: Connection,
     side: Side,
-    /// Keyed with the codec's cheap, secretly seeded stream-id hasher (SipHash showed up in
-    /// profiles at a few percent of the per-call CPU).
-    streams: HashMap<StreamId, CallKey, IdHashBuilder>,
+    /// The endpoint's calls by stream id (the codec's direct-mapped [`StreamMap`]: the calls
+    /// of a burst sit in adjacent slots).
+    streams: StreamMap<CallKey>,
     /// The socket task's waker, kept across wake-ups (waking by reference: no reference count
     /// traffic per wake-up; [`Forwarder::set_waker`] clones only when the task changed).
     waker: Option<Waker>,
@@ -410,7 +410,7 @@ impl Forwarder {
                 peer,
                 sni: sni.map(Rc::from),
             },
-            streams: HashMap::with_hasher(IdHashBuilder::new()),
+            streams: StreamMap::new(),
             waker: None,
             woken: false,
             draining: false,
@@ -427,7 +427,7 @@ impl Forwarder {
         let ep = self.eps.insert(Endpoint {
             h2,
             side: Side::Up { origin },
-            streams: HashMap::with_hasher(IdHashBuilder::new()),
+            streams: StreamMap::new(),
             waker: None,
             woken: false,
             draining: false,
@@ -779,7 +779,7 @@ impl Forwarder {
     }
 
     fn call_on(&self, ep: EpKey, sid: StreamId) -> Option<CallKey> {
-        self.eps.get(ep)?.streams.get(&sid).copied()
+        self.eps.get(ep)?.streams.get(sid.get()).copied()
     }
 
     /// Resets a client stream for a peer error the forwarder found (malformed request or
@@ -968,7 +968,7 @@ impl Forwarder {
         });
         Metrics::inc(&self.metrics.streams_active);
         if let Some(e) = self.eps.get_mut(ep) {
-            e.streams.insert(sid, call);
+            e.streams.insert(sid.get(), call);
         }
         if let Some(d) = deadline {
             let earlier = self
@@ -1120,7 +1120,7 @@ impl Forwarder {
             }
         };
         self.spares.refs = recycle_refs(out);
-        e.streams.insert(sid, call);
+        e.streams.insert(sid.get(), call);
         let c = self.calls.get_mut(call).expect("checked above");
         c.up = Some((up, sid));
         if end_now {
@@ -1398,7 +1398,7 @@ impl Forwarder {
         let calls: Vec<CallKey> = match self.eps.get(ep) {
             None => return,
             Some(e) if sid.is_zero() => e.streams.values().copied().collect(),
-            Some(e) => e.streams.get(&sid).copied().into_iter().collect(),
+            Some(e) => e.streams.get(sid.get()).copied().into_iter().collect(),
         };
         for call in calls {
             if is_down {
@@ -1414,7 +1414,7 @@ impl Forwarder {
             return;
         };
         if let Some(e) = self.eps.get_mut(ep) {
-            e.streams.remove(&sid);
+            e.streams.remove(sid.get());
         }
         let c = self.calls.get_mut(call).expect("mapped call exists");
         c.up = None;
@@ -1474,7 +1474,7 @@ impl Forwarder {
                 continue;
             };
             if let Some(e) = self.eps.get_mut(ep) {
-                e.streams.remove(&sid);
+                e.streams.remove(sid.get());
             }
             let retry_ok = self.calls.get(call).is_some_and(|c| c.retry_ok);
             if let Some(c) = self.calls.get_mut(call) {
@@ -1523,7 +1523,7 @@ impl Forwarder {
         if let Some((up, usid)) = c.up.take() {
             if let Some(u) = self.eps.get_mut(up) {
                 let _ = u.h2.send_reset(usid, code);
-                u.streams.remove(&usid);
+                u.streams.remove(usid.get());
             }
             self.wake(up);
         }
@@ -1533,7 +1533,7 @@ impl Forwarder {
         if let Some(c) = self.calls.get_mut(call) {
             if let Some((up, usid)) = c.up.take() {
                 if let Some(u) = self.eps.get_mut(up) {
-                    u.streams.remove(&usid);
+                    u.streams.remove(usid.get());
                 }
             }
         }
@@ -1589,7 +1589,7 @@ impl Forwarder {
         Metrics::dec(&self.metrics.streams_active);
         let now = self.now;
         if let Some(d) = self.eps.get_mut(c.down) {
-            d.streams.remove(&c.down_sid);
+            d.streams.remove(c.down_sid.get());
             d.last_active = now;
             if c.to_up.bytes > 0 {
                 d.h2.release_capacity(c.down_sid, c.to_up.bytes);
@@ -1600,7 +1600,7 @@ impl Forwarder {
         self.wake(c.down);
         if let Some((up, usid)) = c.up {
             if let Some(u) = self.eps.get_mut(up) {
-                u.streams.remove(&usid);
+                u.streams.remove(usid.get());
                 u.last_active = now;
                 if let Some(code) = up_reset {
                     let _ = u.h2.send_reset(usid, code);

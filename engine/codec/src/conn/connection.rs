@@ -4,7 +4,8 @@ use super::closed::ClosedStreams;
 use super::config::ConnConfig;
 use super::event::*;
 use super::output::OutQueue;
-use super::stream::{Closed, IdHashBuilder, IdMap, RemoteHeaders, State, Stream};
+use super::stream::{Closed, RemoteHeaders, State, Stream};
+use super::stream_map::StreamMap;
 use crate::frame::*;
 use crate::hpack::{Decoder, Encoder, FieldRef, HeaderField, HpackError};
 use bytes::{Buf, Bytes, BytesMut};
@@ -66,7 +67,7 @@ pub struct Connection {
     state: ConnState,
     out: OutQueue,
     events: VecDeque<Event>,
-    streams: IdMap<Stream>,
+    streams: StreamMap<Stream>,
     closed: ClosedStreams,
     /// Next id we open (client role: odd).
     next_local_id: u32,
@@ -123,7 +124,7 @@ impl Connection {
             },
             out: OutQueue::default(),
             events: VecDeque::new(),
-            streams: IdMap::with_hasher(IdHashBuilder::new()),
+            streams: StreamMap::new(),
             closed: ClosedStreams::new(cfg.max_closed_streams),
             next_local_id: match role {
                 Role::Client => 1,
@@ -519,7 +520,7 @@ impl Connection {
     }
 
     fn close_stream(&mut self, id: StreamId, how: Closed) {
-        if let Some(s) = self.streams.remove(&id.get()) {
+        if let Some(s) = self.streams.remove(id.get()) {
             if s.remote_initiated {
                 self.active_remote -= 1;
             } else {
@@ -531,7 +532,7 @@ impl Connection {
     }
 
     fn remote_end(&mut self, id: StreamId) {
-        if let Some(s) = self.streams.get_mut(&id.get()) {
+        if let Some(s) = self.streams.get_mut(id.get()) {
             match s.state {
                 State::Open => s.state = State::HalfClosedRemote,
                 State::HalfClosedLocal => self.close_stream(id, Closed::EndStream),
@@ -541,7 +542,7 @@ impl Connection {
     }
 
     fn local_end(&mut self, id: StreamId) {
-        if let Some(s) = self.streams.get_mut(&id.get()) {
+        if let Some(s) = self.streams.get_mut(id.get()) {
             match s.state {
                 State::Open => s.state = State::HalfClosedLocal,
                 State::HalfClosedRemote => self.close_stream(id, Closed::EndStream),
@@ -649,7 +650,7 @@ impl Connection {
 
     fn credit_stream(&mut self, id: StreamId, n: u32) {
         let threshold = (self.cfg.initial_stream_window / 2).max(1);
-        if let Some(s) = self.streams.get_mut(&id.get()) {
+        if let Some(s) = self.streams.get_mut(id.get()) {
             s.recv_released += n;
             if s.remote_open() && s.recv_released >= threshold {
                 encode_window_update(&mut self.out.buf, id, s.recv_released);
@@ -668,7 +669,7 @@ impl Connection {
         let c = n.min(self.conn_recv_held);
         self.conn_recv_held -= c;
         self.credit_conn(c);
-        if let Some(s) = self.streams.get_mut(&stream.get()) {
+        if let Some(s) = self.streams.get_mut(stream.get()) {
             let k = n.min(s.recv_held);
             s.recv_held -= k;
             self.credit_stream(stream, k);
@@ -692,7 +693,7 @@ impl Connection {
         }
         let len = payload.len() as u32;
         let padding = flow_len - len;
-        let Some(s) = self.streams.get_mut(&id.get()) else {
+        let Some(s) = self.streams.get_mut(id.get()) else {
             self.credit_conn(flow_len);
             return self.missing_stream(id, "DATA on an idle stream");
         };
@@ -777,7 +778,7 @@ impl Connection {
         };
         let self_dep = priority.is_some_and(|p| p.dependency == id);
 
-        if !self.streams.contains_key(&id.get()) {
+        if !self.streams.contains_key(id.get()) {
             if self.closed.contains(id.get()) || !self.is_idle(id) {
                 return self.missing_stream(id, "HEADERS on an idle stream");
             }
@@ -850,7 +851,7 @@ impl Connection {
             return Ok(());
         }
 
-        let Some(s) = self.streams.get_mut(&id.get()) else {
+        let Some(s) = self.streams.get_mut(id.get()) else {
             return Ok(());
         };
         if !s.remote_open() {
@@ -952,7 +953,7 @@ impl Connection {
     // ----- control frames ------------------------------------------------------------------
 
     fn on_rst(&mut self, id: StreamId, code: ErrorCode) -> Result<(), ConnError> {
-        if self.streams.contains_key(&id.get()) {
+        if self.streams.contains_key(id.get()) {
             self.close_stream(id, Closed::PeerReset);
             self.events.push_back(Event::PeerReset { stream: id, code });
         } else if self.is_idle(id) && !self.closed.contains(id.get()) {
@@ -1045,7 +1046,7 @@ impl Connection {
             .collect();
         unprocessed.sort();
         for id in &unprocessed {
-            if let Some(s) = self.streams.remove(&id.get()) {
+            if let Some(s) = self.streams.remove(id.get()) {
                 if !s.remote_initiated {
                     self.active_local -= 1;
                 }
@@ -1073,7 +1074,7 @@ impl Connection {
             self.notify_blocked(None);
             return Ok(());
         }
-        let Some(s) = self.streams.get_mut(&id.get()) else {
+        let Some(s) = self.streams.get_mut(id.get()) else {
             if self.is_idle(id) && !self.closed.contains(id.get()) {
                 return Err(ConnError::Protocol("WINDOW_UPDATE on an idle stream"));
             }
@@ -1099,7 +1100,7 @@ impl Connection {
             if only.is_some_and(|o| o != *id) {
                 return true;
             }
-            let Some(s) = streams.get_mut(&id.get()) else {
+            let Some(s) = streams.get_mut(id.get()) else {
                 return false;
             };
             if !s.send_blocked || !s.local_open() {
@@ -1126,7 +1127,7 @@ impl Connection {
         }
         let s = self
             .streams
-            .get(&id.get())
+            .get(id.get())
             .ok_or(SendError::UnknownStream(id))?;
         if !s.local_open() {
             return Err(SendError::StreamEnded(id));
@@ -1144,7 +1145,7 @@ impl Connection {
             end_stream,
             self.peer_max_frame_size,
         );
-        if let Some(s) = self.streams.get_mut(&id.get()) {
+        if let Some(s) = self.streams.get_mut(id.get()) {
             s.local_headers_sent = true;
         }
         if end_stream {
@@ -1197,7 +1198,7 @@ impl Connection {
         let n = offered.min(cap);
         let fin = end_stream && n == offered;
         if n < offered {
-            if let Some(s) = self.streams.get_mut(&stream.get()) {
+            if let Some(s) = self.streams.get_mut(stream.get()) {
                 if !s.send_blocked {
                     s.send_blocked = true;
                     self.blocked.push(stream);
@@ -1224,7 +1225,7 @@ impl Connection {
             }
         }
         self.conn_send_window -= n as i64;
-        if let Some(s) = self.streams.get_mut(&stream.get()) {
+        if let Some(s) = self.streams.get_mut(stream.get()) {
             s.send_window -= n as i64;
         }
         if fin {
@@ -1240,7 +1241,7 @@ impl Connection {
         if self.state == ConnState::Closed {
             return Err(SendError::ConnectionClosed);
         }
-        if !self.streams.contains_key(&stream.get()) {
+        if !self.streams.contains_key(stream.get()) {
             return Err(SendError::UnknownStream(stream));
         }
         encode_rst_stream(&mut self.out.buf, stream, code);

@@ -33,7 +33,6 @@
 //! connection's closed-stream list (with how they closed), so in-flight frames can be judged.
 
 use crate::frame::StreamId;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
 /// Hasher for stream-id keys: a multiply-xorshift of the id mixed with a per-connection secret
@@ -80,9 +79,6 @@ impl Hasher for IdHasher {
         self.0 = (self.0 ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
-
-/// Map keyed by stream id.
-pub(crate) type IdMap<V> = HashMap<u32, V, IdHashBuilder>;
 
 /// §5.1 states of a stored (non-idle, non-closed) stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
