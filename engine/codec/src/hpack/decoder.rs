@@ -57,6 +57,8 @@ struct Recent {
     used: bool,
     key: [u8; RECENT_LITERAL_MAX],
     value: Option<Bytes>,
+    /// `value`'s static slice when it is the pool's string.
+    value_static: Option<&'static [u8]>,
 }
 
 impl Recent {
@@ -65,6 +67,7 @@ impl Recent {
         used: false,
         key: [0; RECENT_LITERAL_MAX],
         value: None,
+        value_static: None,
     };
 }
 
@@ -176,13 +179,19 @@ impl Decoder {
             } else if b & 0x40 != 0 {
                 // Literal with incremental indexing (§6.2.1).
                 self.check_update(at_start)?;
-                let (name, value, literal_name) = self.literal(block, &mut pos, 6, false)?;
+                let (name, value, name_static, literal_name) =
+                    self.literal(block, &mut pos, 6, false)?;
                 // The table gets its own copy (see the module docs); the field shares it.
-                let (name, value) = own(name, value, literal_name);
+                let o = own(name, value, literal_name, name_static);
+                let (name, value) = (o.name.clone(), o.value.clone());
                 // Checked once here for every later reference to the entry.
                 let checked = message::field_ok(&name, &value);
-                self.table
-                    .insert_checked(name.clone(), value.clone(), checked);
+                self.table.insert_decoded(
+                    o.name,
+                    o.value,
+                    checked,
+                    (o.name_static, o.value_static),
+                );
                 HeaderField {
                     name,
                     value,
@@ -208,7 +217,7 @@ impl Decoder {
                 // Literal without indexing (0000, §6.2.2) or never indexed (0001, §6.2.3).
                 self.check_update(at_start)?;
                 let never_index = b & 0x10 != 0;
-                let (name, value, _) = self.literal(block, &mut pos, 4, !never_index)?;
+                let (name, value, _, _) = self.literal(block, &mut pos, 4, !never_index)?;
                 HeaderField {
                     name,
                     value,
@@ -263,24 +272,31 @@ impl Decoder {
             ));
         }
         match self.table.get(idx - STATIC_LEN) {
-            Some(e) => Ok((e.name.clone(), e.value.clone(), e.checked())),
+            Some(e) => {
+                let (n, v) = e.statics();
+                let name = n.map_or_else(|| e.name.clone(), Bytes::from_static);
+                let value = v.map_or_else(|| e.value.clone(), Bytes::from_static);
+                Ok((name, value, e.checked()))
+            }
             None => Err(HpackError::IndexOutOfRange { index: idx }),
         }
     }
 
-    /// A literal representation (§6.2) whose name index has a `prefix`-bit prefix. `recall`:
-    /// the value may come from (and goes to) the recent literals (see the module docs).
+    /// A literal representation (§6.2) whose name index has a `prefix`-bit prefix: name, value,
+    /// the name's static slice (an indexed static name) and whether the name was a literal.
+    /// `recall`: the value may come from (and goes to) the recent literals (module docs).
     #[inline]
+    #[allow(clippy::type_complexity)]
     fn literal(
         &mut self,
         block: &Bytes,
         pos: &mut usize,
         prefix: u8,
         recall: bool,
-    ) -> Result<(Bytes, Bytes, bool), HpackError> {
+    ) -> Result<(Bytes, Bytes, Option<&'static [u8]>, bool), HpackError> {
         let idx = integer::decode(block, pos, prefix)?;
-        let name = if idx == 0 {
-            self.string(block, pos)?
+        let (name, name_static) = if idx == 0 {
+            (self.string(block, pos)?, None)
         } else {
             self.lookup_name(idx)?
         };
@@ -289,7 +305,7 @@ impl Decoder {
         } else {
             self.string(block, pos)?
         };
-        Ok((name, value, idx == 0))
+        Ok((name, value, name_static, idx == 0))
     }
 
     /// A literal value (§5.2) taken from the recent literals when its octets were seen before,
@@ -316,19 +332,27 @@ impl Decoder {
             .position(|r| usize::from(r.len) == len && r.key[..len] == *src);
         match hit {
             Some(i) => {
-                self.recent[i].used = true;
-                if let Some(v) = &self.recent[i].value {
+                let r = &mut self.recent[i];
+                r.used = true;
+                if let Some(s) = r.value_static {
+                    *pos = at + 1 + len;
+                    return Ok(Bytes::from_static(s));
+                }
+                if let Some(v) = &r.value {
                     *pos = at + 1 + len;
                     return Ok(v.clone());
                 }
                 // Second sighting: keep a copy of its own (never a view of the arena chunk,
                 // which it would pin).
                 let decoded = self.string(block, pos)?;
-                let kept = pool::pools_value_of(name)
-                    .then(|| pool::pooled(&decoded))
-                    .flatten()
-                    .unwrap_or_else(|| Bytes::copy_from_slice(&decoded));
-                self.recent[i].value = Some(kept.clone());
+                let pooled = pool::pools_value_of(name)
+                    .then(|| pool::pooled_static(&decoded))
+                    .flatten();
+                let kept =
+                    pooled.map_or_else(|| Bytes::copy_from_slice(&decoded), Bytes::from_static);
+                let r = &mut self.recent[i];
+                r.value = Some(kept.clone());
+                r.value_static = pooled;
                 Ok(kept)
             }
             None => {
@@ -339,6 +363,7 @@ impl Decoder {
                 r.used = false;
                 r.key[..len].copy_from_slice(src);
                 r.value = None;
+                r.value_static = None;
                 Ok(decoded)
             }
         }
@@ -358,17 +383,21 @@ impl Decoder {
         }
     }
 
+    /// The name at HPACK index `idx`, with its static slice when it is static.
     #[inline]
-    fn lookup_name(&self, idx: usize) -> Result<Bytes, HpackError> {
+    fn lookup_name(&self, idx: usize) -> Result<(Bytes, Option<&'static [u8]>), HpackError> {
         if idx <= STATIC_LEN {
             // idx >= 1 here: 0 means a literal name.
             return match STATIC.get(idx.wrapping_sub(1)) {
-                Some((n, _)) => Ok(Bytes::from_static(n)),
+                Some((n, _)) => Ok((Bytes::from_static(n), Some(n))),
                 None => Err(HpackError::ZeroIndex),
             };
         }
         match self.table.get(idx - STATIC_LEN) {
-            Some(e) => Ok(e.name.clone()),
+            Some(e) => {
+                let n = e.statics().0;
+                Ok((n.map_or_else(|| e.name.clone(), Bytes::from_static), n))
+            }
             None => Err(HpackError::IndexOutOfRange { index: idx }),
         }
     }
@@ -461,46 +490,63 @@ pub static INTERNED: [&[u8]; 31] = [
 
 /// The static copy of `s` when it is one of [`INTERNED`].
 #[inline]
-fn interned(s: &[u8]) -> Option<Bytes> {
-    INTERNED
-        .iter()
-        .find(|i| **i == s)
-        .map(|i| Bytes::from_static(i))
+fn interned(s: &[u8]) -> Option<&'static [u8]> {
+    INTERNED.iter().find(|i| **i == s).copied()
+}
+
+/// A new table entry's strings: the `Bytes` the field carries, and the static slices behind
+/// them when they are static (so later references build `Bytes::from_static` inline instead of
+/// calling through the `Bytes` vtable).
+struct Owned {
+    name: Bytes,
+    value: Bytes,
+    name_static: Option<&'static [u8]>,
+    value_static: Option<&'static [u8]>,
 }
 
 /// Copies a new table entry into one exact-size allocation shared by name and value (the name
-/// only if it was a literal; an indexed name is already a static or table string), or uses
-/// the static copy of an [`INTERNED`] name or value, or the thread's pooled copy
-/// ([`super::pool`]) of a literal name or of the value of a field the pool lists.
+/// only if it was a literal; an indexed name is already a static or table string,
+/// `indexed_static` when static), or uses the static copy of an [`INTERNED`] name or value, or
+/// the thread's pooled copy ([`super::pool`]) of a literal name or of the value of a field the
+/// pool lists.
 #[inline]
-fn own(name: Bytes, value: Bytes, literal_name: bool) -> (Bytes, Bytes) {
+fn own(
+    name: Bytes,
+    value: Bytes,
+    literal_name: bool,
+    indexed_static: Option<&'static [u8]>,
+) -> Owned {
     let value_static = interned(&value).or_else(|| {
         if pool::pools_value_of(&name) {
-            pool::pooled(&value)
+            pool::pooled_static(&value)
         } else {
             None
         }
     });
     let name_static = if literal_name {
-        interned(&name).or_else(|| pool::pooled(&name))
+        interned(&name).or_else(|| pool::pooled_static(&name))
     } else {
-        None
+        indexed_static
     };
-    match (literal_name, name_static, value_static) {
-        (false, _, Some(v)) => return (name, v),
-        (true, Some(n), Some(v)) => return (n, v),
-        (true, Some(n), None) => return (n, Bytes::copy_from_slice(&value)),
-        (true, None, Some(v)) => return (Bytes::copy_from_slice(&name), v),
-        _ => {}
-    }
-    if literal_name {
-        let mut m = BytesMut::with_capacity(name.len() + value.len());
-        m.extend_from_slice(&name);
-        m.extend_from_slice(&value);
-        let n = m.split_to(name.len()).freeze();
-        (n, m.freeze())
-    } else {
-        (name, Bytes::copy_from_slice(&value))
+    let (n, v) = match (literal_name, name_static, value_static) {
+        (_, Some(n), Some(v)) => (Bytes::from_static(n), Bytes::from_static(v)),
+        (_, Some(n), None) => (Bytes::from_static(n), Bytes::copy_from_slice(&value)),
+        (false, None, Some(v)) => (name, Bytes::from_static(v)),
+        (false, None, None) => (name, Bytes::copy_from_slice(&value)),
+        (true, None, Some(v)) => (Bytes::copy_from_slice(&name), Bytes::from_static(v)),
+        (true, None, None) => {
+            let mut m = BytesMut::with_capacity(name.len() + value.len());
+            m.extend_from_slice(&name);
+            m.extend_from_slice(&value);
+            let n = m.split_to(name.len()).freeze();
+            (n, m.freeze())
+        }
+    };
+    Owned {
+        name: n,
+        value: v,
+        name_static,
+        value_static,
     }
 }
 

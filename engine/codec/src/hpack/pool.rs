@@ -70,13 +70,19 @@ pub fn set_pool_limit(bytes: usize) {
 /// The pooled copy of `s` (added now if the pool has room), or `None` when `s` is empty, too
 /// long, or the pool is full.
 pub fn pooled(s: &[u8]) -> Option<Bytes> {
+    pooled_static(s).map(Bytes::from_static)
+}
+
+/// [`pooled`] as the immortal slice itself (a caller can then make `Bytes::from_static` of it
+/// each time, with no call through the `Bytes` vtable).
+pub fn pooled_static(s: &[u8]) -> Option<&'static [u8]> {
     if s.is_empty() || s.len() > POOL_MAX_STRING {
         return None;
     }
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         if let Some(&hit) = p.strings.get(s) {
-            return Some(Bytes::from_static(hit));
+            return Some(hit);
         }
         let cost = s.len() + POOL_ENTRY_OVERHEAD;
         if p.used + cost > p.limit {
@@ -86,7 +92,7 @@ pub fn pooled(s: &[u8]) -> Option<Bytes> {
         let immortal: &'static [u8] = Box::leak(s.to_vec().into_boxed_slice());
         p.used += cost;
         p.strings.insert(immortal);
-        Some(Bytes::from_static(immortal))
+        Some(immortal)
     })
 }
 

@@ -181,6 +181,8 @@ pub struct Entry {
     /// Decoder only: the field passes [`crate::message::field_ok`] (see
     /// [`super::HeaderField::checked`]).
     checked: bool,
+    /// Decoder only: the static slices behind `name` and `value`, when they are static.
+    statics: (Option<&'static [u8]>, Option<&'static [u8]>),
 }
 
 const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -220,6 +222,13 @@ impl Entry {
     #[inline]
     pub fn checked(&self) -> bool {
         self.checked
+    }
+
+    /// Decoder only: the static slices behind the name and the value, when they are static
+    /// (a reference can then build `Bytes::from_static` instead of cloning through the vtable).
+    #[inline]
+    pub fn statics(&self) -> (Option<&'static [u8]>, Option<&'static [u8]>) {
+        self.statics
     }
 
     /// Entry size per RFC 7541 §4.1.
@@ -340,18 +349,29 @@ impl DynamicTable {
     /// Inserts a new entry (§4.4): evicts until it fits; an entry larger than the capacity
     /// empties the table and is not stored.
     pub fn insert(&mut self, name: Bytes, value: Bytes) {
-        self.insert_checked(name, value, false);
+        self.insert_decoded(name, value, false, (None, None));
     }
 
     /// [`DynamicTable::insert`] for the decoder, noting whether the field passes
-    /// [`crate::message::field_ok`] ([`Entry::checked`]).
-    pub fn insert_checked(&mut self, name: Bytes, value: Bytes, checked: bool) {
+    /// [`crate::message::field_ok`] ([`Entry::checked`]) and the static slices behind name and
+    /// value ([`Entry::statics`]: each must hold the same bytes as the `Bytes` beside it).
+    #[allow(clippy::type_complexity)]
+    pub fn insert_decoded(
+        &mut self,
+        name: Bytes,
+        value: Bytes,
+        checked: bool,
+        statics: (Option<&'static [u8]>, Option<&'static [u8]>),
+    ) {
+        debug_assert!(statics.0.is_none_or(|s| s == name));
+        debug_assert!(statics.1.is_none_or(|s| s == value));
         self.push(Entry {
             name,
             value,
             name_hash: 0,
             hash: 0,
             checked,
+            statics,
         });
     }
 
@@ -363,6 +383,7 @@ impl DynamicTable {
             name_hash,
             hash,
             checked: false,
+            statics: (None, None),
         });
     }
 
