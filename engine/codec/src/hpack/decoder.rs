@@ -44,7 +44,7 @@ pub const ARENA_CHUNK: usize = 2048;
 /// Huffman-coded literal values without indexing remembered per decoder (see the module docs).
 pub const RECENT_LITERALS: usize = 4;
 /// Longest remembered literal value, in octets as sent (Huffman-coded): about 60 characters,
-/// enough for most gRPC method paths. About 90 bytes per slot per decoder.
+/// enough for most gRPC method paths. About 100 bytes per slot per decoder.
 pub const RECENT_LITERAL_MAX: usize = 48;
 
 /// One remembered literal value: the octets as sent and, from its second sighting on, the
@@ -256,9 +256,9 @@ impl Decoder {
         Ok(())
     }
 
-    /// Name and value at HPACK index `idx` (§2.3.3).
+    /// Name and value at HPACK index `idx` (§2.3.3), and whether the field is known to pass
+    /// [`message::field_ok`].
     #[inline]
-    /// With whether the field is known to pass [`message::field_ok`].
     fn lookup(&self, idx: usize) -> Result<(Bytes, Bytes, bool), HpackError> {
         if idx == 0 {
             return Err(HpackError::ZeroIndex);
