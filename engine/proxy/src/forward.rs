@@ -35,7 +35,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ringedge_codec::conn::{self, Connection, Event, HeadersKind, StreamMap};
+use ringedge_codec::conn::{self, Connection, Event, HeadersKind, SpareVecs, StreamMap};
 use ringedge_codec::frame::{ErrorCode, StreamId};
 use ringedge_codec::grpc::{self, MessageWalker, WalkerLimits};
 use ringedge_codec::hpack::{FieldRef, HeaderField};
@@ -63,26 +63,26 @@ const SPARE_CAPACITY_MAX: usize = 16;
 /// elements, not a few hundred buffers, because the stock swings by the number of calls that
 /// end (or start) in one burst: 512 with h2load's 16 × 32 (with a bound of 256, the codec's
 /// spare field lists were freed and reallocated 1.65 times per call: `conn::SPARE_FIELDS`).
-#[derive(Default)]
 struct Spares {
-    vecs: Vec<Vec<Bytes>>,
-    vec_elements: usize,
+    vecs: SpareVecs<Bytes>,
     refs: Vec<FieldRef<'static>>,
+}
+
+impl Default for Spares {
+    fn default() -> Self {
+        Spares {
+            vecs: SpareVecs::new(SPARE_ELEMENTS, SPARE_CAPACITY_MAX),
+            refs: Vec::new(),
+        }
+    }
 }
 
 impl Spares {
     fn vec(&mut self) -> Vec<Bytes> {
-        let v = self.vecs.pop().unwrap_or_default();
-        self.vec_elements -= v.capacity();
-        v
+        self.vecs.take().unwrap_or_default()
     }
-    fn keep_vec(&mut self, mut v: Vec<Bytes>) {
-        let cap = v.capacity();
-        if cap > 0 && cap <= SPARE_CAPACITY_MAX && self.vec_elements + cap <= SPARE_ELEMENTS {
-            v.clear();
-            self.vec_elements += cap;
-            self.vecs.push(v);
-        }
+    fn keep_vec(&mut self, v: Vec<Bytes>) {
+        self.vecs.keep(v);
     }
 }
 
@@ -1775,11 +1775,11 @@ mod tests {
         let big: Vec<Bytes> = Vec::with_capacity(SPARE_CAPACITY_MAX + 1);
         s.keep_vec(big);
         assert_eq!(s.vec().capacity(), 0, "oversized vector was freed");
-        assert_eq!((s.vecs.len(), s.vec_elements), (0, 0));
+        assert_eq!((s.vecs.len(), s.vecs.elements()), (0, 0));
         for _ in 0..SPARE_ELEMENTS / 4 + 10 {
             s.keep_vec(Vec::with_capacity(4));
         }
         assert_eq!(s.vecs.len(), SPARE_ELEMENTS / 4, "bounded in elements");
-        assert_eq!(s.vec_elements, SPARE_ELEMENTS);
+        assert_eq!(s.vecs.elements(), SPARE_ELEMENTS);
     }
 }

@@ -37,6 +37,6 @@ mod stream_map;
 pub use config::ConnConfig;
 pub use connection::{Connection, Role, PREFACE};
 pub use event::{ConnError, Event, HeadersKind, Limit, OpenError, ResetReason, SendError};
-pub use spares::{recycle_fields, SPARE_FIELDS, SPARE_FIELD_LIST_MAX};
+pub use spares::{recycle_fields, SpareVecs, SPARE_FIELDS, SPARE_FIELD_LIST_MAX};
 pub use stream::{IdHashBuilder, IdHasher};
 pub use stream_map::StreamMap;
