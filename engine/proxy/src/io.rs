@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use ringedge_rt::{AsyncRead, AsyncWrite, AsyncWriteExt, TcpStream};
+use ringedge_rt::{AsyncWrite, AsyncWriteExt, TcpStream};
 use ringedge_tls::{TlsError, TlsSession};
 
 use crate::forward::{EpKey, Forwarder};
@@ -46,7 +46,7 @@ pub struct Transport {
     /// Bytes read from the socket: ciphertext with TLS, HTTP/2 bytes without.
     rx: BytesMut,
     /// Size of the next read window: twice the last read, within [`READ_MIN`, `READ_CHUNK`].
-    /// Only the window is zeroed before a read, so small reads stay cheap.
+    /// The window is the most one read may append (reads go into spare capacity unzeroed).
     read_window: usize,
     /// Output waiting for the socket: ciphertext with TLS, HTTP/2 bytes without.
     tx: VecDeque<Bytes>,
@@ -146,17 +146,11 @@ impl Transport {
     }
 
     fn poll_read_raw(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let start = self.rx.len();
-        let window = self.read_window;
-        self.rx.reserve(window);
-        // Zero only the window (the socket writes into initialised memory).
-        self.rx.resize(start + window, 0);
-        let res = Pin::new(&mut self.tcp).poll_read(cx, &mut self.rx[start..]);
+        let res = ringedge_rt::poll_read_buf(&mut self.tcp, cx, &mut self.rx, self.read_window);
         let n = match &res {
             Poll::Ready(Ok(n)) => *n,
             _ => 0,
         };
-        self.rx.truncate(start + n);
         if n > 0 {
             self.read_window = (n * 2).clamp(READ_MIN, READ_CHUNK);
             if self.quickack {

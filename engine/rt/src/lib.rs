@@ -3,7 +3,8 @@
 //! What it does: starts one pinned glommio executor ("shard") per allowed CPU
 //! ([`ShardSet::start`]), builds one `SO_REUSEPORT` listener per shard ([`Listener`]) with an
 //! accept loop that enforces a per-shard connection limit ([`serve`]), connects to origins with a
-//! timeout ([`connect`]), offers timers ([`sleep`], [`timeout`], [`now`]) and cross-shard
+//! timeout ([`connect`]), reads sockets into `BytesMut` spare capacity without zeroing it
+//! ([`poll_read_buf`]), offers timers ([`sleep`], [`timeout`], [`now`]) and cross-shard
 //! control channels ([`control`]).
 //!
 //! What it must not do: carry requests between shards (control messages only), or leak glommio
@@ -33,7 +34,8 @@ pub mod preflight;
 
 pub use error::RtError;
 pub use net::{
-    bind_reuseport_socket, connect, serve, set_quickack, ConnectionLimit, Listener, DEFAULT_BACKLOG,
+    bind_reuseport_socket, connect, poll_read_buf, serve, set_quickack, ConnectionLimit, Listener,
+    DEFAULT_BACKLOG,
 };
 pub use shard::{allowed_cpus, CpuSelection, ShardCtx, ShardSet, ShardsConfig};
 pub use time::{now, sleep, timeout};

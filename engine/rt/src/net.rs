@@ -256,3 +256,34 @@ pub fn set_quickack(stream: &TcpStream) -> std::io::Result<()> {
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
     socket2::SockRef::from(&fd).set_quickack(true)
 }
+
+/// Reads what `stream` has into the spare capacity of `buf` (at most `max` bytes, reserving
+/// that much first) and appends it: `Ready(Ok(n))` with `n` bytes appended, `Ready(Ok(0))` at
+/// end of stream (for `max > 0`), `Pending` when nothing is there (the waker is registered).
+///
+/// Unlike `AsyncRead::poll_read`, the bytes are not zeroed before the read: the kernel
+/// writes into the spare capacity directly, so a read costs no `memset` of its window (a
+/// 64 KiB window swept the whole L1 data cache on every read).
+pub fn poll_read_buf(
+    stream: &mut TcpStream,
+    cx: &mut std::task::Context<'_>,
+    buf: &mut bytes::BytesMut,
+    max: usize,
+) -> std::task::Poll<std::io::Result<usize>> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let window = spare.len().min(max);
+    let res = stream.poll_read_uninit(cx, &mut spare[..window]);
+    if let std::task::Poll::Ready(Ok(n)) = res {
+        // recv(2) never returns more than it was given; anything else would be a kernel or
+        // glommio bug, and appending past the window would expose uninitialised memory.
+        assert!(
+            n <= window,
+            "recv returned {n} bytes for a {window}-byte window"
+        );
+        // SAFETY: the kernel initialised the first `n` bytes of the spare capacity (the
+        // contract of `poll_read_uninit`), and `n <= window <= spare capacity`.
+        unsafe { buf.set_len(buf.len() + n) };
+    }
+    res
+}

@@ -262,6 +262,48 @@ fn quickack_is_set_on_the_socket() {
     drop(l);
 }
 
+#[test]
+fn poll_read_buf_appends_what_arrives_within_the_window() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    // The peer writes 10,000 patterned bytes, then closes.
+    let peer = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        c.write_all(&data).unwrap();
+    });
+    let set = ShardSet::start(one_shard(), move |_| async move {
+        let mut s = connect(addr, WAIT).await.unwrap();
+        // What was in the buffer stays in front; no read appends more than its window; the
+        // spare capacity left over by a read (non-zero garbage here) never shows.
+        let mut buf = bytes::BytesMut::with_capacity(64);
+        buf.extend_from_slice(b"head");
+        buf.reserve(8192);
+        buf.extend_from_slice(&[0xAA; 4096]);
+        buf.truncate(4);
+        let mut reads = Vec::new();
+        loop {
+            let n =
+                std::future::poll_fn(|cx| ringedge_rt::poll_read_buf(&mut s, cx, &mut buf, 3000))
+                    .await
+                    .unwrap();
+            if n == 0 {
+                break;
+            }
+            reads.push(n);
+        }
+        (buf, reads)
+    })
+    .unwrap();
+    let (buf, reads) = set.join().unwrap().pop().unwrap();
+    peer.join().unwrap();
+    assert!(reads.iter().all(|&n| n > 0 && n <= 3000), "{reads:?}");
+    assert_eq!(reads.iter().sum::<usize>(), 10_000);
+    assert_eq!(&buf[..4], b"head");
+    let want: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(&buf[4..], &want[..]);
+}
+
 /// Runs `f` on `s` seen as a socket2 socket (the test reads the kernel's value back).
 fn with_sock<T>(s: &ringedge_rt::TcpStream, f: impl FnOnce(socket2::SockRef<'_>) -> T) -> T {
     // SAFETY: the fd belongs to `s`, borrowed for the whole call, so it stays open.

@@ -258,6 +258,21 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         cx: &Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        // SAFETY (ringedge patch): `[u8]` and `[MaybeUninit<u8>]` have the same layout, and
+        // `poll_read_uninit` only lets the kernel write bytes into it, never uninitialised
+        // memory, so `buf` stays initialised.
+        let buf = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        self.poll_read_uninit(cx, buf)
+    }
+
+    /// ringedge patch: `poll_read` into memory that need not be initialised, so a caller
+    /// does not have to zero a receive buffer's spare capacity before every read. On
+    /// `Ready(Ok(n))` the first `n` bytes of `buf` are initialised (`n <= buf.len()`).
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
@@ -268,7 +283,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             .unwrap_or(true);
 
         if no_pending_poll {
-            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
+            if let Some(result) = super::yolo_recv_uninit(self.stream.as_raw_fd(), buf) {
                 self.source_rx.take();
                 self.read_timeout.cancel_timer(reactor);
                 let result = poll_err!(result);
@@ -391,6 +406,18 @@ where
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         let socket = socket2::Socket::from_raw_fd(fd);
         GlommioStream::from(socket)
+    }
+}
+
+impl<S: AsRawFd> GlommioStream<S, NonBuffered> {
+    /// ringedge patch: see `NonBufferedStream::poll_read_uninit` (a non-buffered stream reads
+    /// straight into the caller's memory, as `poll_read` does).
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_read_uninit(cx, buf)
     }
 }
 

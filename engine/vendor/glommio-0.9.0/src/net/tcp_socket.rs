@@ -404,6 +404,18 @@ fn make_tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
 }
 
 impl TcpStream {
+    /// ringedge patch: reads what the socket has into `buf`, which need not be initialised,
+    /// like [`AsyncRead::poll_read`] otherwise (the kernel writes into `buf` directly). On
+    /// `Ready(Ok(n))` the first `n` bytes of `buf` are initialised, `n <= buf.len()`, and
+    /// `n == 0` means end of stream (for a non-empty `buf`).
+    pub fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_read_uninit(cx, buf)
+    }
+
     /// Creates a TCP connection to the specified address.
     ///
     /// # Examples
