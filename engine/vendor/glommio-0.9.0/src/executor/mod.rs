@@ -1325,6 +1325,12 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // ringedge patch: a preemption pending before any queue ran (a latency-ring
+                // timer that fired since the last poll) left runnable tasks queued but
+                // reported that nothing ran, so the executor parked with work to do, and slept
+                // until some unrelated event. Report queued work as work: the loop polls I/O
+                // (which consumes the completion that asked for the preemption) and comes back.
+                ran |= !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {

@@ -1245,8 +1245,11 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
-    /// ringedge patch: the source above is a preempt timer (not a user timer armed for a sleep).
-    latency_timeout_is_preempt: Cell<bool>,
+    /// ringedge patch: when the timer above fires (the instant it was armed plus its duration;
+    /// the kernel starts it a few microseconds later still). Whether it is a preempt timer or a
+    /// user timer armed for a sleep does not matter: any completion on the latency ring
+    /// preempts, and a timer that fires early only costs one extra loop turn.
+    latency_timeout_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1378,7 +1381,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
-            latency_timeout_is_preempt: Cell::new(false),
+            latency_timeout_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1849,22 +1852,28 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // ringedge patch: glommio cancelled and re-armed the latency ring's preempt timer on
-        // every call, which is every turn of the executor loop: a cancellation, a timeout and
-        // an extra `io_uring_enter` on the latency ring per turn. A busy shard now keeps a
-        // preempt timer that has not fired yet: it fires at most one preempt period after it
-        // was armed, so task queues are preempted at least as often as before. Before a
-        // possible sleep the timer is still cancelled (it must not wake us), as it was.
-        let may_sleep = preempt_timer().is_none();
+        // ringedge patch: glommio cancelled and re-armed the latency ring's timer on every
+        // call, which is every turn of the executor loop: a cancellation, a timeout and an extra
+        // `io_uring_enter` per turn, and around every sleep a preempt timer swapped for the
+        // user timer and back. Now a timer that has not fired is kept whenever it fires no
+        // later than this turn needs: one preempt period from now on a running turn, the next
+        // user timer before a possible sleep (any deadline when there is none: it may then wake
+        // a sleeping shard once, early, which costs one loop turn). So task queues are still
+        // preempted at least once per preempt period, and a sleep still ends by its user timer.
         let lat_src = self.latency_preemption_timeout_src.take();
-        let keep_lat = !may_sleep
-            && self.latency_timeout_is_preempt.get()
-            && lat_src.as_ref().is_some_and(|s| s.result().is_none());
+        let keep_lat = lat_src.as_ref().is_some_and(Self::timer_pending)
+            && self.latency_timeout_deadline.get().is_some_and(|at| {
+                let now = Instant::now();
+                match preempt_timer() {
+                    Some(preempt) => at <= now + preempt,
+                    None => user_timer.is_none_or(|d| at <= now + d),
+                }
+            });
         if keep_lat {
             self.latency_preemption_timeout_src.set(lat_src);
         } else {
             drop(lat_src);
-            self.latency_timeout_is_preempt.set(false);
+            self.latency_timeout_deadline.set(None);
         }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
@@ -1905,9 +1914,12 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
+            // ringedge patch: a kept timer may have fired since it was kept (its completion
+            // consumed above): then it cannot end the sleep, and the user timer is armed.
+            if let (Some(dur), false) = (user_timer, self.latency_timer_pending()) {
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                self.latency_timeout_deadline.set(Some(Instant::now() + dur));
                 assert!(flush_rings!(lat_ring)? > 0);
             }
             // From this moment on the remote executors are aware that we are sleeping
@@ -1935,10 +1947,10 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            if !keep_lat {
+            if !self.latency_timer_pending() {
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-                self.latency_timeout_is_preempt.set(true);
+                self.latency_timeout_deadline.set(Some(Instant::now() + preempt));
                 flush_rings!(lat_ring, main_ring)?;
             }
         }
@@ -1955,6 +1967,19 @@ impl Reactor {
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
         self.blocking_thread.flush()
+    }
+
+    /// ringedge patch: whether a timer source is still armed (its completion not consumed).
+    fn timer_pending(src: &Source) -> bool {
+        src.result().is_none()
+    }
+
+    /// ringedge patch: whether the latency ring's timer is armed and has not fired.
+    fn latency_timer_pending(&self) -> bool {
+        let src = self.latency_preemption_timeout_src.take();
+        let pending = src.as_ref().is_some_and(Self::timer_pending);
+        self.latency_preemption_timeout_src.set(src);
+        pending
     }
 
     pub(crate) fn preempt_pointers(&self) -> (*const u32, *const u32) {
