@@ -304,6 +304,66 @@ fn poll_read_buf_appends_what_arrives_within_the_window() {
     assert_eq!(&buf[4..], &want[..]);
 }
 
+/// A shard whose short timers keep being cut short by socket reads (so timers armed for a
+/// sleep are left running, fire while tasks run, and preempt them) never parks while a task is
+/// runnable. glommio once did: a preemption pending before the first task queue ran made it
+/// report no work and sleep with the woken ticker queued, until an unrelated event (see
+/// engine/vendor/README.md, the fifth change). Liveness only: every wait is bounded by `WAIT`.
+#[test]
+fn short_timers_cut_short_by_reads_never_stall_the_shard() {
+    const BYTES: usize = 3000;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        for _ in 0..BYTES {
+            c.write_all(b"x").unwrap();
+            std::thread::sleep(Duration::from_micros(150));
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let set = ShardSet::start(one_shard(), move |_| async move {
+            let mut s = connect(addr, WAIT).await.unwrap();
+            let done = std::rc::Rc::new(std::cell::Cell::new(false));
+            let ticks = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let ticker = {
+                let (done, ticks) = (done.clone(), ticks.clone());
+                spawn(async move {
+                    while !done.get() {
+                        sleep(Duration::from_micros(300)).await;
+                        ticks.set(ticks.get() + 1);
+                    }
+                })
+            };
+            let mut buf = bytes::BytesMut::new();
+            let mut got = 0;
+            loop {
+                let n =
+                    std::future::poll_fn(|cx| ringedge_rt::poll_read_buf(&mut s, cx, &mut buf, 64))
+                        .await
+                        .unwrap();
+                if n == 0 {
+                    break;
+                }
+                got += n;
+                buf.clear();
+            }
+            done.set(true);
+            ticker.await;
+            (got, ticks.get())
+        })
+        .unwrap();
+        let _ = tx.send(set.join().unwrap().pop().unwrap());
+    });
+    let (got, ticks) = rx
+        .recv_timeout(WAIT)
+        .expect("the shard stalled: a runnable task was left queued while the shard slept");
+    peer.join().unwrap();
+    assert_eq!(got, BYTES);
+    assert!(ticks > 0);
+}
+
 /// Runs `f` on `s` seen as a socket2 socket (the test reads the kernel's value back).
 fn with_sock<T>(s: &ringedge_rt::TcpStream, f: impl FnOnce(socket2::SockRef<'_>) -> T) -> T {
     // SAFETY: the fd belongs to `s`, borrowed for the whole call, so it stays open.
