@@ -281,17 +281,7 @@ fn poll_read_buf_appends_what_arrives_within_the_window() {
         buf.reserve(8192);
         buf.extend_from_slice(&[0xAA; 4096]);
         buf.truncate(4);
-        let mut reads = Vec::new();
-        loop {
-            let n =
-                std::future::poll_fn(|cx| ringedge_rt::poll_read_buf(&mut s, cx, &mut buf, 3000))
-                    .await
-                    .unwrap();
-            if n == 0 {
-                break;
-            }
-            reads.push(n);
-        }
+        let reads = read_to_eof(&mut s, &mut buf, 3000, true).await;
         (buf, reads)
     })
     .unwrap();
@@ -337,18 +327,7 @@ fn short_timers_cut_short_by_reads_never_stall_the_shard() {
                 })
             };
             let mut buf = bytes::BytesMut::new();
-            let mut got = 0;
-            loop {
-                let n =
-                    std::future::poll_fn(|cx| ringedge_rt::poll_read_buf(&mut s, cx, &mut buf, 64))
-                        .await
-                        .unwrap();
-                if n == 0 {
-                    break;
-                }
-                got += n;
-                buf.clear();
-            }
+            let got: usize = read_to_eof(&mut s, &mut buf, 64, false).await.iter().sum();
             done.set(true);
             ticker.await;
             (got, ticks.get())
@@ -362,6 +341,29 @@ fn short_timers_cut_short_by_reads_never_stall_the_shard() {
     peer.join().unwrap();
     assert_eq!(got, BYTES);
     assert!(ticks > 0);
+}
+
+/// Reads `s` with `poll_read_buf` (at most `max` bytes a read) until end of stream; returns
+/// each read's size. `keep`: leave what was read in `buf`, else empty it after every read.
+async fn read_to_eof(
+    s: &mut ringedge_rt::TcpStream,
+    buf: &mut bytes::BytesMut,
+    max: usize,
+    keep: bool,
+) -> Vec<usize> {
+    let mut reads = Vec::new();
+    loop {
+        let n = std::future::poll_fn(|cx| ringedge_rt::poll_read_buf(s, cx, buf, max))
+            .await
+            .unwrap();
+        if n == 0 {
+            return reads;
+        }
+        reads.push(n);
+        if !keep {
+            buf.clear();
+        }
+    }
 }
 
 /// Runs `f` on `s` seen as a socket2 socket (the test reads the kernel's value back).

@@ -53,18 +53,11 @@ fn yolo_peek(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
 }
 
 fn yolo_recv(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
-    match sys::recv_syscall(
-        fd,
-        buf.as_mut_ptr(),
-        buf.len(),
-        MsgFlags::MSG_DONTWAIT.bits(),
-    ) {
-        Ok(x) => Some(Ok(x)),
-        Err(err) => match err.kind() {
-            io::ErrorKind::WouldBlock => None,
-            _ => Some(Err(err)),
-        },
-    }
+    // SAFETY (ringedge patch): same layout, and recv only writes bytes into it, so `buf`
+    // stays initialised.
+    yolo_recv_uninit(fd, unsafe {
+        &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>])
+    })
 }
 
 /// ringedge patch: `yolo_recv` into memory that need not be initialised (the kernel only
